@@ -1,0 +1,55 @@
+# offencecam — build, fetch models, run, test, benchmark.
+# `make run` and `make test` are the two entry points the README promises.
+
+GO        ?= go
+BIN       := bin/offencecam
+DATA      ?= ./var
+MODELS    ?= $(DATA)/models
+TOOLS     := $(CURDIR)/.tools/bin
+FUZZTIME  ?= 8s
+BENCHTIME ?= 2s
+IMAGE     ?= offencecam:latest
+
+export CGO_ENABLED := 1
+
+.PHONY: all build run models tools test vet unit fuzz bench docker clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/offencecam
+
+# Fetches every default model and the ONNX Runtime library into the cache, verifying sha256.
+# OFFENCECAM_MODEL_MIRROR=dir makes a local mirror the first source.
+models: build
+	$(BIN) models fetch --cache $(MODELS)
+
+run: build models
+	$(BIN) serve --data $(DATA)
+
+# Test-only tools: a real S3 server (versitygw) for the object-store and ingest tests.
+tools: $(TOOLS)/versitygw
+
+$(TOOLS)/versitygw:
+	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@v1.8.0
+
+test: tools models vet unit fuzz
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	OFFENCECAM_MODEL_CACHE=$(abspath $(MODELS)) $(GO) test -race -timeout 40m ./...
+
+# Every Fuzz target runs for FUZZTIME: bounded, so CI time stays predictable.
+fuzz:
+	OFFENCECAM_MODEL_CACHE=$(abspath $(MODELS)) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+bench: build models
+	OFFENCECAM_MODEL_CACHE=$(abspath $(MODELS)) bash scripts/bench.sh
+
+docker:
+	docker build -t $(IMAGE) .
+
+clean:
+	rm -rf bin
