@@ -1,0 +1,523 @@
+package cases
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/crossborder/offencecam/pipeline"
+	"github.com/crossborder/offencecam/review/audit"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Lease reserves a case for one reviewer until Expires; it lives in the case record so that a
+// KV update at the last revision is the only arbiter of who holds it.
+type Lease struct {
+	Holder   string    `json:"holder"`
+	Stage    string    `json:"stage"`
+	Acquired time.Time `json:"acquired"`
+	Expires  time.Time `json:"expires"`
+}
+
+// Case is one flagged passage under review, the value stored at its id in the `cases` KV.
+type Case struct {
+	V     int    `json:"v"`
+	ID    string `json:"id"`
+	State State  `json:"state"`
+	// Detection is the detector's message as received (unknown fields kept).
+	Detection pipeline.Detection `json:"detection"`
+	// Flagged are the offence kinds the detector flagged; Offences the subset the reviews
+	// confirmed so far.
+	Flagged  []string `json:"flagged"`
+	Offences []string `json:"offences,omitempty"`
+	// Plate and Country are the current reading: the detector's, then each reviewer's correction.
+	Plate           string              `json:"plate"`
+	Country         string              `json:"country"`
+	DetectedPlate   string              `json:"detected_plate,omitempty"`
+	DetectedCountry string              `json:"detected_country,omitempty"`
+	ModelVersion    string              `json:"model_version,omitempty"`
+	CreatedAt       time.Time           `json:"created_at"`
+	UpdatedAt       time.Time           `json:"updated_at"`
+	FirstReviewer   string              `json:"first_reviewer,omitempty"`
+	Decisions       []pipeline.Decision `json:"decisions,omitempty"`
+	Lease           *Lease              `json:"lease,omitempty"`
+	Reason          string              `json:"reason,omitempty"`
+	ConfirmedAt     time.Time           `json:"confirmed_at,omitzero"`
+	// FinePublished is set once the FINES message is stored; the reaper republishes
+	// (deduplicated by case id) confirmed cases where a crash left it unset.
+	FinePublished   bool   `json:"fine_published,omitempty"`
+	FineReference   string `json:"fine_reference,omitempty"`
+	PlatformMessage string `json:"platform_message,omitempty"`
+}
+
+// LeaseActive reports whether someone holds an unexpired lease at now.
+func (c *Case) LeaseActive(now time.Time) bool { return c.Lease != nil && now.Before(c.Lease.Expires) }
+
+// LeasedTo reports whether name holds an unexpired lease at now.
+func (c *Case) LeasedTo(name string, now time.Time) bool {
+	return c.LeaseActive(now) && c.Lease.Holder == name
+}
+
+// IDFor is the case id of a passage: the passage id made safe as a KV key and URL segment.
+func IDFor(passageID string) string { return pipeline.Token(passageID) }
+
+// Hooks let the service count what the store does without the store knowing Prometheus.
+type Hooks struct {
+	Decision     func(outcome string)
+	LeaseExpired func()
+}
+
+// Config configures the store.
+type Config struct {
+	LeaseDuration time.Duration
+	// ReasonCodes are the accepted reasons for a rejection or a dispute.
+	ReasonCodes []string
+	Now         func() time.Time
+	Log         *slog.Logger
+	Hooks       Hooks
+}
+
+// Store is the case store over the `cases` KV bucket.
+type Store struct {
+	kv    jetstream.KeyValue
+	js    jetstream.JetStream
+	audit *audit.Publisher
+	cfg   Config
+	log   *slog.Logger
+	index *Index
+}
+
+// Open opens the case store and starts its in-memory index, which follows the bucket until
+// ctx ends.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.LeaseDuration <= 0 {
+		return nil, errors.New("cases: lease duration must be > 0")
+	}
+	kv, err := js.KeyValue(ctx, pipeline.KVCases)
+	if err != nil {
+		return nil, fmt.Errorf("cases: open KV %s: %w", pipeline.KVCases, err)
+	}
+	s := &Store{kv: kv, js: js, cfg: cfg, log: cfg.Log, audit: &audit.Publisher{JS: js, Now: cfg.Now}}
+	s.index, err = startIndex(ctx, kv, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Now is the store's clock.
+func (s *Store) Now() time.Time { return s.cfg.Now() }
+
+// Index is the store's in-memory view of every case.
+func (s *Store) Index() *Index { return s.index }
+
+// Get reads a case and the revision it was read at.
+func (s *Store) Get(ctx context.Context, id string) (*Case, uint64, error) {
+	e, err := s.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return nil, 0, fmt.Errorf("case %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("case %q: get: %w", id, err)
+	}
+	var c Case
+	if err := json.Unmarshal(e.Value(), &c); err != nil {
+		return nil, 0, fmt.Errorf("case %q: decode: %w", id, err)
+	}
+	return &c, e.Revision(), nil
+}
+
+// put writes c at revision rev; a revision mismatch is ErrConflict.
+func (s *Store) put(ctx context.Context, c *Case, rev uint64) (uint64, error) {
+	data, err := json.Marshal(c)
+	if err != nil {
+		return 0, fmt.Errorf("case %q: encode: %w", c.ID, err)
+	}
+	nrev, err := s.kv.Update(ctx, c.ID, data, rev)
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, fmt.Errorf("case %q at revision %d: %w", c.ID, rev, ErrConflict)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("case %q: update: %w", c.ID, err)
+	}
+	return nrev, nil
+}
+
+// CreateFromDetection makes the case of a flagged passage. It is idempotent: a redelivered
+// Detection finds the key and succeeds without a second case. created says whether this call
+// made it.
+func (s *Store) CreateFromDetection(ctx context.Context, d pipeline.Detection) (created bool, err error) {
+	if !d.Flagged {
+		return false, nil
+	}
+	if strings.TrimSpace(d.PassageID) == "" {
+		return false, errors.New("cases: detection without passage_id")
+	}
+	now := s.cfg.Now().UTC()
+	c := &Case{V: pipeline.Version, ID: IDFor(d.PassageID), State: Pending, Detection: d,
+		CreatedAt: now, UpdatedAt: now}
+	for _, o := range d.Offences {
+		if !slices.Contains(c.Flagged, o.Kind) {
+			c.Flagged = append(c.Flagged, o.Kind)
+		}
+	}
+	if p := BestPlate(d); p != nil {
+		c.Plate, c.Country = p.Text, p.Country
+		c.DetectedPlate, c.DetectedCountry = p.Text, p.Country
+	}
+	c.ModelVersion = ModelVersionOf(d)
+	data, err := json.Marshal(c)
+	if err != nil {
+		return false, fmt.Errorf("case %q: encode: %w", c.ID, err)
+	}
+	if _, err := s.kv.Create(ctx, c.ID, data); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return false, nil
+		}
+		return false, fmt.Errorf("case %q: create: %w", c.ID, err)
+	}
+	ev := pipeline.AuditEvent{At: now, Actor: "system:review", Action: "case_created", Entity: audit.EntityCase,
+		EntityID: c.ID, To: string(Pending), PlateAfter: c.Plate,
+		Details: map[string]string{"passage_id": d.PassageID, "camera": d.Camera, "offences": strings.Join(c.Flagged, ",")}}
+	if err := s.audit.Publish(ctx, ev, "case/"+c.ID+"/created"); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// BestPlate is the detector's plate reading of the vehicle the first offence is about.
+func BestPlate(d pipeline.Detection) *pipeline.Plate {
+	if len(d.Offences) > 0 {
+		if i := d.Offences[0].Vehicle; i >= 0 && i < len(d.Vehicles) && d.Vehicles[i].Plate != nil {
+			return d.Vehicles[i].Plate
+		}
+	}
+	for _, v := range d.Vehicles {
+		if v.Plate != nil {
+			return v.Plate
+		}
+	}
+	return nil
+}
+
+// ModelVersionOf summarises the models that flagged a passage ("name@version+…") so that
+// precision can be compared per model set.
+func ModelVersionOf(d pipeline.Detection) string {
+	parts := make([]string, 0, len(d.Models))
+	for _, m := range d.Models {
+		parts = append(parts, m.Name+"@"+m.Version)
+	}
+	slices.Sort(parts)
+	if len(parts) == 0 {
+		return "unknown"
+	}
+	return strings.Join(parts, "+")
+}
+
+// transition applies one state change through the table, writes it at rev and audits it.
+// mutate adjusts the other fields; it runs after the table allowed the change.
+func (s *Store) transition(ctx context.Context, c *Case, rev uint64, to State, actor Actor, action, reason string, mutate func(*Case)) (*Case, uint64, error) {
+	if err := Allowed(c, to, actor); err != nil {
+		return nil, 0, fmt.Errorf("case %q: %w", c.ID, err)
+	}
+	next := *c
+	next.Decisions = slices.Clone(c.Decisions)
+	from := c.State
+	plateBefore := c.Plate
+	now := s.cfg.Now().UTC()
+	next.State = to
+	next.UpdatedAt = now
+	if mutate != nil {
+		mutate(&next)
+	}
+	if to == Confirmed {
+		next.ConfirmedAt = now
+	}
+	nrev, err := s.put(ctx, &next, rev)
+	if err != nil {
+		return nil, 0, err
+	}
+	ev := pipeline.AuditEvent{At: now, Actor: actor.Name, Action: action, Entity: audit.EntityCase, EntityID: c.ID,
+		From: string(from), To: string(to), Reason: reason, PlateBefore: plateBefore, PlateAfter: next.Plate,
+		Details: map[string]string{"revision": fmt.Sprint(nrev)}}
+	if next.Country != c.Country {
+		ev.Details["country_before"], ev.Details["country_after"] = c.Country, next.Country
+	}
+	if len(next.Offences) > 0 {
+		ev.Details["offences"] = strings.Join(next.Offences, ",")
+	}
+	if err := s.audit.Publish(ctx, ev, fmt.Sprintf("case/%s/%d", c.ID, nrev)); err != nil {
+		// The transition is stored; the failure is loud so operators see the gap.
+		s.log.Error("audit event lost for a stored transition", "case", c.ID, "from", from, "to", to, "err", err)
+	}
+	if to == Confirmed {
+		if r, err := s.publishFine(ctx, &next, nrev); err == nil {
+			return &next, r, nil
+		} else {
+			s.log.Warn("FINES publish deferred to the reaper", "case", c.ID, "err", err)
+		}
+	}
+	return &next, nrev, nil
+}
+
+// FineRecordOf is the FINES message of a confirmed case.
+func FineRecordOf(c *Case) pipeline.FineRecord {
+	d := c.Detection
+	return pipeline.FineRecord{V: pipeline.Version, CaseID: c.ID, PassageID: d.PassageID, Camera: d.Camera,
+		Site: d.Site, Location: d.Location, OffenceAt: d.CapturedAt, Offences: slices.Clone(c.Offences),
+		Plate: c.Plate, Country: c.Country, Evidence: d.Evidence, Decisions: c.Decisions, Models: d.Models,
+		ConfirmedAt: c.ConfirmedAt}
+}
+
+// publishFine puts the case on FINES (Nats-Msg-Id = case id, so a republish is a no-op) and
+// records that it did.
+func (s *Store) publishFine(ctx context.Context, c *Case, rev uint64) (uint64, error) {
+	data, err := json.Marshal(FineRecordOf(c))
+	if err != nil {
+		return 0, fmt.Errorf("case %q: encode fine: %w", c.ID, err)
+	}
+	if _, err := s.js.Publish(ctx, pipeline.SubjectFinesCreate, data, jetstream.WithMsgID(c.ID)); err != nil {
+		return 0, fmt.Errorf("case %q: publish fine: %w", c.ID, err)
+	}
+	c.FinePublished = true
+	nrev, err := s.put(ctx, c, rev)
+	if err != nil {
+		c.FinePublished = false
+		return 0, err
+	}
+	return nrev, nil
+}
+
+// Input is what a reviewer decides.
+type Input struct {
+	Outcome  string   `json:"outcome"` // pipeline.OutcomeConfirm or OutcomeReject
+	Plate    string   `json:"plate,omitempty"`
+	Country  string   `json:"country,omitempty"`
+	Offences []string `json:"offences,omitempty"`
+	Reason   string   `json:"reason,omitempty"`
+	Note     string   `json:"note,omitempty"`
+}
+
+// NormalisePlate upper-cases a plate and strips separators, as the detector does.
+func NormalisePlate(p string) string {
+	var b strings.Builder
+	for _, r := range strings.ToUpper(p) {
+		if (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func (s *Store) validReason(r string) bool { return slices.Contains(s.cfg.ReasonCodes, r) }
+
+// Decide records a human decision on a case the actor holds the lease of, at the revision
+// read now: a concurrent change makes it ErrConflict, never a silent overwrite.
+//
+// Stage by stage: pending → first_confirmed (confirm) or rejected (reject with reason);
+// first_confirmed → confirmed when the second reviewer confirms the same plate, country and
+// offences, or disputed when they disagree or reject; disputed → confirmed or rejected by a
+// supervisor.
+func (s *Store) Decide(ctx context.Context, id string, actor Actor, in Input) (*Case, error) {
+	c, rev, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.DecideAt(ctx, c, rev, actor, in)
+}
+
+// DecideAt is Decide on a case already read at rev.
+func (s *Store) DecideAt(ctx context.Context, c *Case, rev uint64, actor Actor, in Input) (*Case, error) {
+	now := s.cfg.Now()
+	if !c.State.Reviewable() {
+		return nil, fmt.Errorf("case %q is %s: %w", c.ID, c.State, ErrIllegalTransition)
+	}
+	if !c.LeasedTo(actor.Name, now) {
+		return nil, fmt.Errorf("case %q: %w", c.ID, ErrNotLeased)
+	}
+	stage := StageFor(c.State)
+	dec := pipeline.Decision{V: pipeline.Version, CaseID: c.ID, Stage: stage, Reviewer: actor.Name,
+		Note: in.Note, DecidedAt: now.UTC()}
+	var to State
+	var reason string
+	plate, country := c.Plate, c.Country
+	offences := c.Offences
+	if len(offences) == 0 {
+		offences = c.Flagged
+	}
+	switch in.Outcome {
+	case pipeline.OutcomeConfirm:
+		if in.Plate != "" {
+			plate = NormalisePlate(in.Plate)
+		}
+		if in.Country != "" {
+			country = strings.ToUpper(strings.TrimSpace(in.Country))
+		}
+		if plate == "" {
+			return nil, fmt.Errorf("%w: a confirmed case needs a plate", ErrBadDecision)
+		}
+		if len(country) != 2 {
+			return nil, fmt.Errorf("%w: country %q is not an ISO 3166-1 alpha-2 code", ErrBadDecision, country)
+		}
+		chosen := in.Offences
+		if chosen == nil {
+			chosen = offences
+		}
+		var confirmed []string
+		for _, k := range c.Flagged { // only flagged kinds, in the flagged order
+			if slices.Contains(chosen, k) {
+				confirmed = append(confirmed, k)
+			}
+		}
+		for _, k := range chosen {
+			if !slices.Contains(c.Flagged, k) {
+				return nil, fmt.Errorf("%w: offence %q was not flagged", ErrBadDecision, k)
+			}
+		}
+		if len(confirmed) == 0 {
+			return nil, fmt.Errorf("%w: confirm at least one flagged offence, or reject", ErrBadDecision)
+		}
+		dec.Outcome, dec.Plate, dec.Country, dec.Offences = pipeline.OutcomeConfirm, plate, country, confirmed
+		switch c.State {
+		case Pending:
+			to = FirstConfirmed
+		case FirstConfirmed:
+			to = Confirmed
+			switch {
+			case plate != c.Plate || country != c.Country:
+				to, reason = Disputed, "plate_mismatch"
+			case !slices.Equal(confirmed, c.Offences):
+				to, reason = Disputed, "offence_mismatch"
+			}
+			if to == Disputed {
+				dec.Outcome, dec.Reason = pipeline.OutcomeDispute, reason
+			}
+		case Disputed:
+			to = Confirmed
+		}
+		offences = confirmed
+	case pipeline.OutcomeReject:
+		if !s.validReason(in.Reason) {
+			return nil, fmt.Errorf("%w: reason %q is not one of %v", ErrBadDecision, in.Reason, s.cfg.ReasonCodes)
+		}
+		reason = in.Reason
+		dec.Outcome, dec.Reason = pipeline.OutcomeReject, reason
+		switch c.State {
+		case Pending, Disputed:
+			to = Rejected
+		case FirstConfirmed:
+			to = Disputed
+			dec.Outcome = pipeline.OutcomeDispute
+		}
+	default:
+		return nil, fmt.Errorf("%w: outcome %q", ErrBadDecision, in.Outcome)
+	}
+	next, _, err := s.transition(ctx, c, rev, to, actor, "decision_"+stage, reason, func(n *Case) {
+		n.Plate, n.Country, n.Offences = plate, country, offences
+		n.Decisions = append(n.Decisions, dec)
+		n.Lease = nil
+		n.Reason = reason
+		if c.State == Pending && to == FirstConfirmed {
+			n.FirstReviewer = actor.Name
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.Hooks.Decision != nil {
+		s.cfg.Hooks.Decision(dec.Outcome)
+	}
+	return next, nil
+}
+
+// ApplyFineResult applies the platform connector's report: sent moves confirmed → sent;
+// created and rejected move sent (passing through sent if that report was missed) to
+// fine_created or platform_rejected. A report already applied is a no-op, so redelivery is
+// harmless.
+func (s *Store) ApplyFineResult(ctx context.Context, r pipeline.FineResult) error {
+	sys := Actor{Name: "system:platform", Roles: []string{RoleSystem}}
+	var target State
+	switch r.Status {
+	case pipeline.FineSent:
+		target = Sent
+	case pipeline.FineCreated:
+		target = FineCreated
+	case pipeline.FineRejected:
+		target = PlatformRejected
+	default:
+		return fmt.Errorf("fine result for %q: unknown status %q", r.CaseID, r.Status)
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		c, rev, err := s.Get(ctx, r.CaseID)
+		if err != nil {
+			return err
+		}
+		if c.State == target || (target == Sent && (c.State == FineCreated || c.State == PlatformRejected)) {
+			return nil // already applied
+		}
+		if c.State == FineCreated || c.State == PlatformRejected {
+			return fmt.Errorf("fine result %s for case %q in final state %s: %w", r.Status, c.ID, c.State, ErrIllegalTransition)
+		}
+		to := target
+		if c.State == Confirmed && target != Sent {
+			to = Sent // the "sent" report was lost or is late; pass through it
+		}
+		_, _, err = s.transition(ctx, c, rev, to, sys, "fine_"+r.Status, r.Message, func(n *Case) {
+			if to == FineCreated {
+				n.FineReference = r.Reference
+			}
+			if to == PlatformRejected {
+				n.PlatformMessage = r.Message
+			}
+			n.FinePublished = true
+		})
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if to == target {
+			return nil
+		}
+	}
+	return fmt.Errorf("fine result for %q: %w after retries", r.CaseID, ErrConflict)
+}
+
+// Transition is the raw state change for callers that build their own mutation (tests and
+// administrative repair); it goes through the same table, revision check and audit.
+func (s *Store) Transition(ctx context.Context, id string, rev uint64, to State, actor Actor, reason string) (*Case, uint64, error) {
+	c, cur, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if cur != rev {
+		return nil, 0, fmt.Errorf("case %q read at %d, now at %d: %w", id, rev, cur, ErrConflict)
+	}
+	return s.transition(ctx, c, rev, to, actor, "transition", reason, func(n *Case) {
+		if c.State == Pending && to == FirstConfirmed {
+			n.FirstReviewer = actor.Name
+		}
+	})
+}
+
+// TransitionCase is Transition on a case already read at rev (the caller's copy is not
+// re-read, so a concurrent writer's change surfaces as ErrConflict).
+func (s *Store) TransitionCase(ctx context.Context, c *Case, rev uint64, to State, actor Actor, reason string) (*Case, uint64, error) {
+	return s.transition(ctx, c, rev, to, actor, "transition", reason, func(n *Case) {
+		if c.State == Pending && to == FirstConfirmed {
+			n.FirstReviewer = actor.Name
+		}
+	})
+}
