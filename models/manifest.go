@@ -4,10 +4,13 @@
 package models
 
 import (
+	"bytes"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -76,9 +79,21 @@ type Manifest struct {
 	Classes     []Class     `yaml:"classes,omitempty"`
 	Thresholds  *Thresholds `yaml:"thresholds,omitempty"`
 	Notes       string      `yaml:"notes,omitempty"`
+	// Optional manifests are fetched only when named: `models fetch` with no names skips them
+	// (the CUDA runtime is 260 MB that a CPU-only box never needs).
+	Optional bool `yaml:"optional,omitempty"`
 }
 
+// File roles: what a file is to its manifest.
+const (
+	FileRoleModel      = "model"      // the ONNX model or, for a library, the library itself ("" means this)
+	FileRoleDictionary = "dictionary" // CTC character list, one per line
+	FileRoleConfig     = "config"     // the upstream project's own config (e.g. fast-plate-ocr's YAML)
+	FileRoleProvider   = "provider"   // an ONNX Runtime execution-provider library loaded beside the runtime
+)
+
 // File is one file of a manifest, identified by its sha256 and named in the cache by Name.
+// The cache is one flat directory, so a file name means the same bytes in every manifest.
 type File struct {
 	Name    string   `yaml:"name"`
 	Role    string   `yaml:"role,omitempty"` // "model" (default), "dictionary", "config", "provider"
@@ -96,6 +111,36 @@ type Source struct {
 	NPM *NPMSource `yaml:"npm,omitempty"`
 	// URL is an https download (the official release, for users with internet).
 	URL string `yaml:"url,omitempty"`
+	// Path, with URL only, names one member of a .tgz/.tar.gz download to extract, for
+	// releases that ship an archive rather than the bare file.
+	Path string `yaml:"path,omitempty"`
+}
+
+// Kind says which kind of source this is: "mirror", "npm" or "url".
+func (s Source) Kind() string {
+	switch {
+	case s.Mirror != "":
+		return "mirror"
+	case s.NPM != nil:
+		return "npm"
+	default:
+		return "url"
+	}
+}
+
+// String names the source for messages.
+func (s Source) String() string {
+	switch s.Kind() {
+	case "mirror":
+		return "mirror " + s.Mirror
+	case "npm":
+		return fmt.Sprintf("npm %s@%s %s", s.NPM.Package, s.NPM.Version, s.NPM.Path)
+	default:
+		if s.Path != "" {
+			return "url " + s.URL + " (" + s.Path + ")"
+		}
+		return "url " + s.URL
+	}
 }
 
 // NPMSource names one path inside an npm package.
@@ -117,8 +162,20 @@ type Tensor struct {
 	Scale      float64   `yaml:"scale,omitempty"`       // multiply 0..255 values by this (default 1)
 	Mean       []float64 `yaml:"mean,omitempty"`        // subtracted after scaling, per channel
 	Std        []float64 `yaml:"std,omitempty"`         // divided after subtracting the mean
-	Resize     string    `yaml:"resize,omitempty"`      // letterbox, letterbox-center, stretch, keep-ratio-pad
-	PadValue   float64   `yaml:"pad_value,omitempty"`
+	// Resize is how an image becomes the input:
+	//   letterbox        keep ratio, fit inside H×W, image at the top-left, pad right/bottom
+	//   letterbox-center keep ratio, fit inside H×W, image centred
+	//   stretch          resize to exactly H×W
+	//   keep-ratio-pad   (text recognition) resize to height H keeping ratio, width rounded up,
+	//                    capped at max(pad_width, …) and padded on the right to pad_width
+	//   limit-side       (dynamic H and W) keep ratio so the longer side is at most limit_side,
+	//                    then round each side to a multiple of `multiple` (at least one multiple)
+	Resize string `yaml:"resize,omitempty"`
+	// PadValue is the pixel value (0..255, before scale/mean/std) of padding.
+	PadValue  float64 `yaml:"pad_value,omitempty"`
+	LimitSide int     `yaml:"limit_side,omitempty"` // resize=limit-side: longest side in pixels
+	Multiple  int     `yaml:"multiple,omitempty"`   // dynamic axes are rounded to a multiple of this
+	PadWidth  int     `yaml:"pad_width,omitempty"`  // resize=keep-ratio-pad: pad on the right to this width
 }
 
 // Decoder says how to turn outputs into results.
@@ -140,95 +197,273 @@ type Thresholds struct {
 	NMS   float64 `yaml:"nms,omitempty"`
 }
 
+// Allowed values, for Validate and for the consumers that switch on them.
+var (
+	knownKinds    = set(KindModel, KindLibrary)
+	knownTasks    = set(TaskDetect, TaskClassify, TaskTextDetect, TaskTextRecog, TaskPlateOCR, TaskPlateDetect, TaskFaceDetect, TaskRuntime)
+	knownDecoders = set(DecoderYOLOX, DecoderYOLOv8, DecoderNMSEnd2End, DecoderSoftmax, DecoderPaddleDB, DecoderCTC, DecoderFastPlate, DecoderYuNet, DecoderLPDYuNet)
+	knownRoles    = set(RoleVehicle, RolePerson, RolePhone, RoleSeatbelt, RoleNoSeatbelt, RoleWindshield, RolePlate, RoleFace)
+	knownFileRole = set("", FileRoleModel, FileRoleDictionary, FileRoleConfig, FileRoleProvider)
+	knownTypes    = set("float32", "float16", "uint8", "int8", "int32", "int64", "bool")
+	knownLayouts  = set("", "NCHW", "NHWC")
+	knownColours  = set("", "BGR", "RGB", "GRAY")
+	knownResizes  = set("", "letterbox", "letterbox-center", "stretch", "keep-ratio-pad", "limit-side")
+)
+
+func set(vals ...string) map[string]bool {
+	m := make(map[string]bool, len(vals))
+	for _, v := range vals {
+		m[v] = true
+	}
+	return m
+}
+
 var (
 	nameRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 	sha256Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	// An exact registry name and version: `npm pack` must get the same tarball every time, and
+	// neither may start with "-" (it would be read as a flag).
+	npmPkgRe = regexp.MustCompile(`^(@[a-z0-9][a-z0-9._~-]*/)?[a-zA-Z0-9][a-zA-Z0-9._~-]*$`)
+	npmVerRe = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$`)
 )
 
-// Validate checks one manifest and names the bad field.
+// validMember reports whether p is a clean relative path inside an archive.
+func validMember(p string) bool {
+	if p == "" || strings.HasPrefix(p, "/") || strings.Contains(p, "\\") {
+		return false
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == "" || part == "." || part == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate checks one manifest and names the bad field by its YAML path.
 func (m *Manifest) Validate() error {
 	where := func(field string) string { return fmt.Sprintf("manifest %q: %s", m.Name, field) }
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%s: %s", where(field), fmt.Sprintf(format, args...))
+	}
 	if !nameRe.MatchString(m.Name) {
 		return fmt.Errorf("manifest %q: name: must match %s", m.Name, nameRe)
 	}
 	if m.Version == "" {
-		return errors.New(where("version: required"))
+		return bad("version", "required")
 	}
-	switch m.Kind {
-	case KindModel, KindLibrary:
-	default:
-		return fmt.Errorf("%s: %q is not model or library", where("kind"), m.Kind)
+	if !knownKinds[m.Kind] {
+		return bad("kind", "%q is not model or library", m.Kind)
 	}
-	if m.Task == "" {
-		return errors.New(where("task: required"))
+	if !knownTasks[m.Task] {
+		return bad("task", "%q is not one of %s", m.Task, list(knownTasks))
+	}
+	if (m.Kind == KindLibrary) != (m.Task == TaskRuntime) {
+		return bad("task", "%q does not fit kind %q (a library has task runtime, a model any other)", m.Task, m.Kind)
 	}
 	if m.Licence == "" {
-		return errors.New(where("licence: required"))
+		return bad("licence", "required")
 	}
 	if len(m.Files) == 0 {
-		return errors.New(where("files: at least one file"))
+		return bad("files", "at least one file")
 	}
 	seen := map[string]bool{}
 	for i, f := range m.Files {
 		fw := fmt.Sprintf("files[%d]", i)
-		if !nameRe.MatchString(strings.ToLower(f.Name)) || strings.Contains(f.Name, "/") {
-			return fmt.Errorf("%s: %q is not a plain file name", where(fw+".name"), f.Name)
+		if !nameRe.MatchString(strings.ToLower(f.Name)) || strings.Contains(f.Name, "/") || strings.Contains(f.Name, "..") {
+			return bad(fw+".name", "%q is not a plain file name", f.Name)
 		}
 		if seen[f.Name] {
-			return fmt.Errorf("%s: %q appears twice", where(fw+".name"), f.Name)
+			return bad(fw+".name", "%q appears twice", f.Name)
 		}
 		seen[f.Name] = true
+		if !knownFileRole[f.Role] {
+			return bad(fw+".role", "%q is not one of %s", f.Role, list(knownFileRole))
+		}
 		if !sha256Re.MatchString(f.SHA256) {
-			return fmt.Errorf("%s: must be 64 lower-case hex digits", where(fw+".sha256"))
+			return bad(fw+".sha256", "must be 64 lower-case hex digits")
+		}
+		if f.Size < 0 {
+			return bad(fw+".size", "must be >= 0")
 		}
 		if len(f.Sources) == 0 {
-			return errors.New(where(fw + ".sources: at least one source"))
+			return bad(fw+".sources", "at least one source")
 		}
 		for j, s := range f.Sources {
-			sw := fmt.Sprintf("%s.sources[%d]", fw, j)
-			n := 0
-			if s.Mirror != "" {
-				n++
-			}
-			if s.NPM != nil {
-				n++
-				if s.NPM.Package == "" || s.NPM.Version == "" || s.NPM.Path == "" {
-					return errors.New(where(sw + ".npm: package, version and path are required"))
-				}
-			}
-			if s.URL != "" {
-				n++
-				if !strings.HasPrefix(s.URL, "https://") {
-					return fmt.Errorf("%s: %q is not an https URL", where(sw+".url"), s.URL)
-				}
-			}
-			if n != 1 {
-				return errors.New(where(sw + ": exactly one of mirror, npm, url"))
+			if err := s.validate(); err != nil {
+				return bad(fmt.Sprintf("%s.sources[%d]%s", fw, j, err.field), "%s", err.msg)
 			}
 		}
 	}
 	if m.Kind == KindModel {
 		if m.Input == nil {
-			return errors.New(where("input: required for a model"))
+			return bad("input", "required for a model")
+		}
+		if err := m.Input.validate(true); err != nil {
+			return bad("input"+err.field, "%s", err.msg)
+		}
+		if len(m.Outputs) == 0 {
+			return bad("outputs", "at least one output for a model")
+		}
+		for i, o := range m.Outputs {
+			if err := o.validate(false); err != nil {
+				return bad(fmt.Sprintf("outputs[%d]%s", i, err.field), "%s", err.msg)
+			}
 		}
 		if m.Decoder == nil || m.Decoder.Type == "" {
-			return errors.New(where("decoder.type: required for a model"))
+			return bad("decoder.type", "required for a model")
 		}
+		if !knownDecoders[m.Decoder.Type] {
+			return bad("decoder.type", "%q is not one of %s", m.Decoder.Type, list(knownDecoders))
+		}
+	} else if m.Input != nil || len(m.Outputs) > 0 || m.Decoder != nil || len(m.Classes) > 0 || m.Thresholds != nil {
+		return bad("kind", "a library has no input, outputs, decoder, classes or thresholds")
 	}
 	ids := map[int]bool{}
 	for i, c := range m.Classes {
+		cw := fmt.Sprintf("classes[%d]", i)
+		if c.ID < 0 {
+			return bad(cw+".id", "must be >= 0")
+		}
 		if ids[c.ID] {
-			return fmt.Errorf("%s: id %d appears twice", where(fmt.Sprintf("classes[%d].id", i)), c.ID)
+			return bad(cw+".id", "id %d appears twice", c.ID)
 		}
 		ids[c.ID] = true
+		if c.Name == "" {
+			return bad(cw+".name", "required")
+		}
+		if c.Role != "" && !knownRoles[c.Role] {
+			return bad(cw+".role", "%q is not one of %s", c.Role, list(knownRoles))
+		}
+	}
+	if t := m.Thresholds; t != nil {
+		if t.Score < 0 || t.Score > 1 {
+			return bad("thresholds.score", "must be within [0, 1]")
+		}
+		if t.NMS < 0 || t.NMS > 1 {
+			return bad("thresholds.nms", "must be within [0, 1]")
+		}
 	}
 	return nil
 }
 
-// ModelFile is the file with role "model" (or the first file).
+// fieldErr carries the sub-path of a bad field (".url", "[2]"…) up to Validate.
+type fieldErr struct{ field, msg string }
+
+func (s Source) validate() *fieldErr {
+	n := 0
+	if s.Mirror != "" {
+		n++
+		if strings.ContainsAny(s.Mirror, "/\\") || s.Mirror == "." || s.Mirror == ".." {
+			return &fieldErr{".mirror", fmt.Sprintf("%q is not a plain file name", s.Mirror)}
+		}
+	}
+	if s.NPM != nil {
+		n++
+		if s.NPM.Package == "" || s.NPM.Version == "" || s.NPM.Path == "" {
+			return &fieldErr{".npm", "package, version and path are required"}
+		}
+		if !npmPkgRe.MatchString(s.NPM.Package) || !npmVerRe.MatchString(s.NPM.Version) {
+			return &fieldErr{".npm", fmt.Sprintf("%s@%s is not a registry package name and exact version", s.NPM.Package, s.NPM.Version)}
+		}
+		if !validMember(s.NPM.Path) {
+			return &fieldErr{".npm.path", fmt.Sprintf("%q is not a relative path inside the tarball", s.NPM.Path)}
+		}
+	}
+	if s.URL != "" {
+		n++
+		u, err := url.Parse(s.URL)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return &fieldErr{".url", fmt.Sprintf("%q is not an https URL", s.URL)}
+		}
+	}
+	if s.Path != "" && s.URL == "" {
+		return &fieldErr{".path", "only with url (a member of the downloaded archive)"}
+	}
+	if s.Path != "" && !validMember(s.Path) {
+		return &fieldErr{".path", fmt.Sprintf("%q is not a relative path inside the archive", s.Path)}
+	}
+	if n != 1 {
+		return &fieldErr{"", "exactly one of mirror, npm, url"}
+	}
+	return nil
+}
+
+func (t Tensor) validate(input bool) *fieldErr {
+	if t.Name == "" {
+		return &fieldErr{".name", "required"}
+	}
+	if !knownTypes[t.Type] {
+		return &fieldErr{".type", fmt.Sprintf("%q is not one of %s", t.Type, list(knownTypes))}
+	}
+	if len(t.Shape) == 0 {
+		return &fieldErr{".shape", "required"}
+	}
+	for i, d := range t.Shape {
+		if d == 0 || d < -1 {
+			return &fieldErr{fmt.Sprintf(".shape[%d]", i), "must be > 0, or -1 for a dynamic axis"}
+		}
+	}
+	if !input {
+		if t.Layout != "" || t.ColorOrder != "" || t.Scale != 0 || len(t.Mean) > 0 || len(t.Std) > 0 || t.Resize != "" || t.PadValue != 0 || t.LimitSide != 0 || t.Multiple != 0 || t.PadWidth != 0 {
+			return &fieldErr{"", "preprocessing fields belong to the input only"}
+		}
+		return nil
+	}
+	if !knownLayouts[t.Layout] {
+		return &fieldErr{".layout", fmt.Sprintf("%q is not NCHW or NHWC", t.Layout)}
+	}
+	if !knownColours[t.ColorOrder] {
+		return &fieldErr{".color_order", fmt.Sprintf("%q is not BGR, RGB or GRAY", t.ColorOrder)}
+	}
+	if !knownResizes[t.Resize] {
+		return &fieldErr{".resize", fmt.Sprintf("%q is not one of %s", t.Resize, list(knownResizes))}
+	}
+	if t.Scale < 0 {
+		return &fieldErr{".scale", "must be >= 0 (0 means 1)"}
+	}
+	channels := 0
+	if t.Layout == "NCHW" && len(t.Shape) == 4 {
+		channels = int(t.Shape[1])
+	} else if t.Layout == "NHWC" && len(t.Shape) == 4 {
+		channels = int(t.Shape[3])
+	}
+	if len(t.Mean) > 0 && channels > 0 && len(t.Mean) != channels {
+		return &fieldErr{".mean", fmt.Sprintf("has %d values for %d channels", len(t.Mean), channels)}
+	}
+	if len(t.Std) > 0 && channels > 0 && len(t.Std) != channels {
+		return &fieldErr{".std", fmt.Sprintf("has %d values for %d channels", len(t.Std), channels)}
+	}
+	for i, v := range t.Std {
+		if v <= 0 {
+			return &fieldErr{fmt.Sprintf(".std[%d]", i), "must be > 0"}
+		}
+	}
+	if t.Resize == "limit-side" && t.LimitSide <= 0 {
+		return &fieldErr{".limit_side", "must be > 0 with resize limit-side"}
+	}
+	if t.LimitSide < 0 || t.Multiple < 0 || t.PadWidth < 0 {
+		return &fieldErr{"", "limit_side, multiple and pad_width must be >= 0"}
+	}
+	return nil
+}
+
+func list(m map[string]bool) string {
+	var vals []string
+	for v := range m {
+		if v != "" {
+			vals = append(vals, v)
+		}
+	}
+	sort.Strings(vals)
+	return strings.Join(vals, ", ")
+}
+
+// ModelFile is the file with role "model" (or the first file): the ONNX model, or for a
+// library manifest the runtime library itself.
 func (m *Manifest) ModelFile() File {
 	for _, f := range m.Files {
-		if f.Role == "" || f.Role == "model" {
+		if f.Role == "" || f.Role == FileRoleModel {
 			return f
 		}
 	}
@@ -269,6 +504,64 @@ func (c Catalog) Names() []string {
 	return names
 }
 
+// Validate checks every manifest and what they share: the cache is one flat directory, so two
+// manifests may name the same file only with the same sha256.
+func (c Catalog) Validate() error {
+	owner := map[string]string{}
+	sums := map[string]string{}
+	for _, name := range c.Names() {
+		m := c[name]
+		if m == nil {
+			return fmt.Errorf("models: manifest %q is nil", name)
+		}
+		if m.Name != name {
+			return fmt.Errorf("models: manifest %q is filed under %q", m.Name, name)
+		}
+		if err := m.Validate(); err != nil {
+			return err
+		}
+		for _, f := range m.Files {
+			if prev, ok := sums[f.Name]; ok && prev != f.SHA256 {
+				return fmt.Errorf("models: manifest %q: file %q: also in manifest %q with another sha256", name, f.Name, owner[f.Name])
+			}
+			sums[f.Name], owner[f.Name] = f.SHA256, name
+		}
+	}
+	return nil
+}
+
+// Select returns the named manifests in the order given; no names means DefaultNames.
+// An unknown name is an error that lists the known ones.
+func (c Catalog) Select(names []string) ([]*Manifest, error) {
+	if len(names) == 0 {
+		names = DefaultNames(c)
+	}
+	out := make([]*Manifest, 0, len(names))
+	seen := map[string]bool{}
+	for _, n := range names {
+		m, ok := c[n]
+		if !ok {
+			return nil, fmt.Errorf("models: no manifest named %q (known: %s)", n, strings.Join(c.Names(), ", "))
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// DefaultNames lists every manifest that is not optional: what `models fetch` gets by default.
+func DefaultNames(c Catalog) []string {
+	var names []string
+	for _, n := range c.Names() {
+		if !c[n].Optional {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
 // Builtin is the catalogue shipped in the binary.
 func Builtin() (Catalog, error) { return LoadFS(builtin, ".") }
 
@@ -301,16 +594,24 @@ func LoadFS(fsys fs.FS, dir string) (Catalog, error) {
 		}
 		cat[m.Name] = m
 	}
+	if err := cat.Validate(); err != nil {
+		return nil, err
+	}
 	return cat, nil
 }
 
 // Parse decodes and validates one manifest.
 func Parse(data []byte) (*Manifest, error) {
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var m Manifest
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("parse manifest: %w", err)
+	}
+	// One manifest per file: a second document would otherwise be ignored without a word.
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("parse manifest: more than one YAML document")
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err
