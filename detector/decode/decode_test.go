@@ -121,8 +121,8 @@ func TestYOLOv8BothLayouts(t *testing.T) {
 		shape []int64
 		nc    int
 	}{
-		"channels first":          {chFirst, []int64{1, 6, n}, 2},
-		"transposed":              {trans, []int64{1, n, 6}, 2},
+		"channels first":           {chFirst, []int64{1, 6, n}, 2},
+		"transposed":               {trans, []int64{1, n, 6}, 2},
 		"transposed without batch": {trans, []int64{n, 6}, 2},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -16,11 +16,11 @@ const (
 	letters    = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	digits     = "0123456789"
 	nonZero    = "123456789"
-	deArea     = letters + "ÄÖÜ"               // German area codes may carry umlauts (MÜ, TÖL).
-	frSIVAlpha = "ABCDEFGHJKLMNPQRSTVWXYZ"     // SIV never uses I, O, U.
-	deSuffix   = "EH"                          // electric / historic vehicle suffix
-	frDeptTail = "AB"                          // Corsica: 2A, 2B
-	frDOMTail  = "123456"                      // overseas departments 971..976
+	deArea     = letters + "ÄÖÜ"           // German area codes may carry umlauts (MÜ, TÖL).
+	frSIVAlpha = "ABCDEFGHJKLMNPQRSTVWXYZ" // SIV never uses I, O, U.
+	deSuffix   = "EH"                      // electric / historic vehicle suffix
+	frDeptTail = "AB"                      // Corsica: 2A, 2B
+	frDOMTail  = "123456"                  // overseas departments 971..976
 )
 
 // Ranks order how much a matching format tells about the country when several countries

@@ -87,7 +87,7 @@ func TestInterpretBand(t *testing.T) {
 		{"F AB-123-CD", "AB123CD", FR},
 		{"LAB1234", "AB1234", LU},
 		{"D LEV-XY 123", "LEVXY123", DE}, // 9 characters with the band: only valid without it
-		{"B1A8C234", "1ABC234", BE},    // band plus a confusable in the rest
+		{"B1A8C234", "1ABC234", BE},      // band plus a confusable in the rest
 	}
 	for _, c := range cases {
 		r := Interpret(c.raw, nil)
