@@ -565,6 +565,9 @@ func DefaultNames(c Catalog) []string {
 // Builtin is the catalogue shipped in the binary.
 func Builtin() (Catalog, error) { return LoadFS(builtin, ".") }
 
+// BuiltinFile is the text of one shipped manifest file (e.g. "yolox-nano.yaml").
+func BuiltinFile(name string) ([]byte, error) { return builtin.ReadFile(name) }
+
 // LoadFS reads every *.yaml manifest in dir of fsys, strictly: an unknown field is an error,
 // because a typo in a manifest would otherwise silently change how a model is run.
 func LoadFS(fsys fs.FS, dir string) (Catalog, error) {
