@@ -582,4 +582,3 @@ func TestFetchCancelled(t *testing.T) {
 	}
 	assertNoTemp(t, cache)
 }
-
