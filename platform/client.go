@@ -148,6 +148,9 @@ func (h *httpSink) deliver(ctx context.Context, caseID string, body []byte) atte
 		}
 		res.kind, res.outcome = resultCreated, OutcomeCreated
 		res.reference = referenceOf(data)
+		if res.reference == "" {
+			res.message = "the platform's response carried no reference"
+		}
 	case st == http.StatusConflict:
 		res.kind, res.outcome = resultCreated, OutcomeDuplicate
 		res.reference = referenceOf(data)
@@ -169,7 +172,7 @@ func (h *httpSink) deliver(ctx context.Context, caseID string, body []byte) atte
 	default:
 		res.kind, res.outcome = resultRetry, OutcomeUnexpected
 	}
-	if res.message == "" {
+	if res.message == "" && res.kind != resultCreated {
 		res.message = messageOf(data, st)
 	}
 	if res.kind == resultRetry {
