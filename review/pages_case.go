@@ -1,0 +1,427 @@
+package review
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crossborder/offencecam/pipeline"
+	"github.com/crossborder/offencecam/review/audit"
+	"github.com/crossborder/offencecam/review/cases"
+)
+
+// canViewCase limits reviewers to the cases they hold or decided (data minimisation);
+// supervisors and auditors see every case.
+func (s *Service) canViewCase(rc *reqCtx, c *cases.Case) bool {
+	if rc.has(cases.RoleSupervisor, cases.RoleAuditor) {
+		return true
+	}
+	if !rc.has(cases.RoleReviewer) {
+		return false
+	}
+	if c.LeasedTo(rc.acct.Name, s.now()) {
+		return true
+	}
+	for _, d := range c.Decisions {
+		if d.Reviewer == rc.acct.Name {
+			return true
+		}
+	}
+	return false
+}
+
+type caseData struct {
+	Case        *cases.Case
+	CanDecide   bool
+	Stage       string
+	Main        string
+	Original    string
+	PlateCrop   string
+	Reasons     []string
+	RejectLabel string
+	DecideURL   string
+	ReleaseURL  string
+}
+
+// offenceKeys are the shortcut letters of the offence checkboxes (skipping the letters that
+// other actions use).
+const offenceKeys = "abdefghijklm"
+
+func (d caseData) OffenceKey(i int) string {
+	if i < 0 || i >= len(offenceKeys) {
+		return ""
+	}
+	return offenceKeys[i : i+1]
+}
+
+func (d caseData) OffenceChecked(k string) bool {
+	if len(d.Case.Offences) == 0 {
+		return true
+	}
+	return slices.Contains(d.Case.Offences, k)
+}
+
+func evidenceURL(id string, n int) string { return "/evidence/" + url.PathEscape(id) + "/" + strconv.Itoa(n) }
+
+func (s *Service) caseView(rc *reqCtx, c *cases.Case, filter string) caseData {
+	d := caseData{Case: c, Reasons: s.cfg.ReasonCodes, Stage: cases.StageFor(c.State)}
+	d.CanDecide = c.State.Reviewable() && c.LeasedTo(rc.acct.Name, s.now())
+	mayOriginal := rc.has(s.cfg.OriginalRoles...)
+	for i, e := range c.Detection.Evidence {
+		switch e.Kind {
+		case pipeline.EvidenceAnnotated:
+			if d.Main == "" {
+				d.Main = evidenceURL(c.ID, i)
+			}
+		case pipeline.EvidenceOriginal:
+			if mayOriginal && d.Original == "" {
+				d.Original = evidenceURL(c.ID, i)
+			}
+		case pipeline.EvidencePlateCrop:
+			if d.PlateCrop == "" {
+				d.PlateCrop = evidenceURL(c.ID, i)
+			}
+		}
+	}
+	if d.Main == "" {
+		d.Main = d.Original
+	}
+	q := ""
+	if filter != "" {
+		q = "?" + filter
+	}
+	d.DecideURL = "/cases/" + url.PathEscape(c.ID) + "/decide" + q
+	d.ReleaseURL = "/cases/" + url.PathEscape(c.ID) + "/release"
+	return d
+}
+
+func (s *Service) casePage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	c, _, err := s.cases.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		status, key := caseErr(err)
+		s.renderError(w, r, rc, status, key)
+		return
+	}
+	if !s.canViewCase(rc, c) {
+		s.renderError(w, r, rc, http.StatusForbidden, "err.forbidden")
+		return
+	}
+	filter := filterQuery(filterFrom(r.URL.Query()))
+	d := s.caseView(rc, c, filter)
+	p := s.newPage(r, rc, "case.title", nil)
+	d.RejectLabel = p.L.T("case.reject")
+	if c.State == cases.FirstConfirmed {
+		d.RejectLabel = p.L.T("case.dispute")
+	}
+	p.Data = d
+	if d.CanDecide {
+		p.LeaseURL = "/api/cases/" + url.PathEscape(c.ID) + "/lease"
+		p.LeaseEveryMS = max(1000, s.cfg.LeaseDuration.Milliseconds()/3)
+	}
+	s.render(w, http.StatusOK, "case", p)
+}
+
+func decisionFromForm(r *http.Request) cases.Input {
+	in := cases.Input{Outcome: r.PostFormValue("outcome"), Plate: r.PostFormValue("plate"),
+		Country: r.PostFormValue("country"), Reason: r.PostFormValue("reason"), Note: r.PostFormValue("note")}
+	in.Offences = append([]string{}, r.PostForm["offence"]...) // none ticked is an explicit empty set
+	return in
+}
+
+func (s *Service) decideSubmit(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	id := r.PathValue("id")
+	if _, err := s.cases.Decide(r.Context(), id, rc.actor(), decisionFromForm(r)); err != nil {
+		status, key := caseErr(err)
+		s.renderError(w, r, rc, status, key)
+		return
+	}
+	// Straight on to the next case with the same filters: reviewers decide hundreds a day.
+	f := filterFrom(r.URL.Query())
+	next, err := s.cases.Next(r.Context(), rc.actor(), f)
+	if err != nil {
+		http.Redirect(w, r, "/queue?msg=decided&"+filterQuery(f), http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/cases/"+url.PathEscape(next.ID)+"?msg=decided&"+filterQuery(f), http.StatusSeeOther)
+}
+
+func (s *Service) releaseSubmit(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	if err := s.cases.Release(r.Context(), r.PathValue("id"), rc.actor()); err != nil && !errors.Is(err, cases.ErrNotLeased) {
+		status, key := caseErr(err)
+		s.renderError(w, r, rc, status, key)
+		return
+	}
+	http.Redirect(w, r, "/queue?msg=released", http.StatusSeeOther)
+}
+
+func (s *Service) leaseSubmit(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	c, err := s.cases.Lease(r.Context(), r.PathValue("id"), rc.actor())
+	if err != nil {
+		status, key := caseErr(err)
+		s.renderError(w, r, rc, status, key)
+		return
+	}
+	http.Redirect(w, r, "/cases/"+url.PathEscape(c.ID), http.StatusSeeOther)
+}
+
+// Supervisor.
+
+type throughputRow struct {
+	Reviewer string `json:"reviewer"`
+	Day      int    `json:"last_24h"`
+	Week     int    `json:"last_7d"`
+}
+
+type precisionRow struct {
+	Model     string  `json:"model"`
+	Flagged   int     `json:"flagged"`
+	Confirmed int     `json:"confirmed"`
+	Rejected  int     `json:"rejected"`
+	Percent   float64 `json:"precision_percent"` // confirmed ÷ flagged
+}
+
+type supervisorStats struct {
+	Pending          int             `json:"pending"`
+	Second           int             `json:"first_confirmed"`
+	OldestPending    time.Duration   `json:"-"`
+	OldestSeconds    float64         `json:"oldest_pending_seconds"`
+	Disputed         []cases.Case    `json:"-"`
+	DisputedIDs      []string        `json:"disputed"`
+	PlatformRejected []cases.Case    `json:"-"`
+	PlatformIDs      []string        `json:"platform_rejected"`
+	Throughput       []throughputRow `json:"throughput"`
+	Precision        []precisionRow  `json:"precision"`
+}
+
+func (s *Service) supervisorStats() supervisorStats {
+	now := s.now()
+	var st supervisorStats
+	tp := map[string]*throughputRow{}
+	pr := map[string]*precisionRow{}
+	var oldest time.Time
+	for _, c := range s.cases.Index().Snapshot() {
+		switch c.State {
+		case cases.Pending:
+			st.Pending++
+			if oldest.IsZero() || c.CreatedAt.Before(oldest) {
+				oldest = c.CreatedAt
+			}
+		case cases.FirstConfirmed:
+			st.Second++
+		case cases.Disputed:
+			st.Disputed = append(st.Disputed, c)
+			st.DisputedIDs = append(st.DisputedIDs, c.ID)
+		case cases.PlatformRejected:
+			st.PlatformRejected = append(st.PlatformRejected, c)
+			st.PlatformIDs = append(st.PlatformIDs, c.ID)
+		}
+		for _, d := range c.Decisions {
+			age := now.Sub(d.DecidedAt)
+			if age > 7*24*time.Hour {
+				continue
+			}
+			row := tp[d.Reviewer]
+			if row == nil {
+				row = &throughputRow{Reviewer: d.Reviewer}
+				tp[d.Reviewer] = row
+			}
+			row.Week++
+			if age <= 24*time.Hour {
+				row.Day++
+			}
+		}
+		p := pr[c.ModelVersion]
+		if p == nil {
+			p = &precisionRow{Model: c.ModelVersion}
+			pr[c.ModelVersion] = p
+		}
+		p.Flagged++
+		if c.State.ConfirmedOrLater() {
+			p.Confirmed++
+		}
+		if c.State == cases.Rejected {
+			p.Rejected++
+		}
+	}
+	if !oldest.IsZero() {
+		st.OldestPending = now.Sub(oldest)
+		st.OldestSeconds = st.OldestPending.Seconds()
+	}
+	for _, r := range tp {
+		st.Throughput = append(st.Throughput, *r)
+	}
+	sort.Slice(st.Throughput, func(i, j int) bool { return st.Throughput[i].Reviewer < st.Throughput[j].Reviewer })
+	for _, p := range pr {
+		if p.Flagged > 0 {
+			p.Percent = 100 * float64(p.Confirmed) / float64(p.Flagged)
+		}
+		st.Precision = append(st.Precision, *p)
+	}
+	sort.Slice(st.Precision, func(i, j int) bool { return st.Precision[i].Model < st.Precision[j].Model })
+	return st
+}
+
+func (s *Service) supervisorPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	s.render(w, http.StatusOK, "supervisor", s.newPage(r, rc, "sup.title", s.supervisorStats()))
+}
+
+// Audit.
+
+type auditData struct {
+	Case, User string
+	Searched   bool
+	Records    []audit.Record
+}
+
+func (s *Service) auditQuery(r *http.Request) (auditData, error) {
+	d := auditData{Case: strings.TrimSpace(r.URL.Query().Get("case")), User: strings.TrimSpace(r.URL.Query().Get("user"))}
+	if d.Case == "" && d.User == "" {
+		return d, nil
+	}
+	d.Searched = true
+	q := audit.Query{Actor: d.User, Scan: s.cfg.AuditScan}
+	if d.Case != "" {
+		q.Subjects = audit.CaseSubjects(d.Case)
+	}
+	recs, err := audit.Read(r.Context(), s.deps.JS, q)
+	if err != nil {
+		return d, err
+	}
+	d.Records = recs
+	return d, nil
+}
+
+func (s *Service) auditPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	d, err := s.auditQuery(r)
+	if err != nil {
+		s.log.Error("audit read", "err", err)
+		s.renderError(w, r, rc, http.StatusInternalServerError, "err.internal")
+		return
+	}
+	s.render(w, http.StatusOK, "audit", s.newPage(r, rc, "audit.title", d))
+}
+
+// Admin.
+
+func (s *Service) adminPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	list, err := s.accounts.List(r.Context())
+	if err != nil {
+		s.renderError(w, r, rc, http.StatusInternalServerError, "err.internal")
+		return
+	}
+	s.render(w, http.StatusOK, "admin", s.newPage(r, rc, "admin.title", list))
+}
+
+func (s *Service) setDisabled(r *http.Request, rc *reqCtx, name string, disabled bool) error {
+	if name == rc.acct.Name {
+		return fmt.Errorf("%w: you cannot disable yourself", errSelf)
+	}
+	if err := s.accounts.SetDisabled(r.Context(), name, disabled); err != nil {
+		return err
+	}
+	action := "user_enabled"
+	if disabled {
+		action = "user_disabled"
+	}
+	if err := s.audit.Publish(r.Context(), pipelineAudit(rc.acct.Name, action, name, nil), ""); err != nil {
+		s.log.Error("audit publish failed", "action", action, "err", err)
+	}
+	return nil
+}
+
+var errSelf = errors.New("refused")
+
+func (s *Service) adminDisableSubmit(disabled bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+		if err := s.setDisabled(r, rc, r.PathValue("name"), disabled); err != nil {
+			s.renderError(w, r, rc, http.StatusBadRequest, "err.bad_request")
+			return
+		}
+		http.Redirect(w, r, "/admin", http.StatusSeeOther)
+	}
+}
+
+// Evidence.
+
+const maxEvidenceBytes = 64 << 20
+
+// evidence serves one evidence object of a case after checking the role (originals need one
+// of review.original_roles), the case visibility and the stored SHA-256, and after writing
+// the view to AUDIT: no audit entry, no image.
+func (s *Service) evidence(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	c, _, err := s.cases.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		status, key := caseErr(err)
+		writeJSONError(w, status, strings.TrimPrefix(key, "err."), "no such case")
+		return
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 0 || n >= len(c.Detection.Evidence) {
+		writeJSONError(w, http.StatusNotFound, "not_found", "no such evidence")
+		return
+	}
+	ev := c.Detection.Evidence[n]
+	if ev.Kind == pipeline.EvidenceOriginal && !rc.has(s.cfg.OriginalRoles...) {
+		writeJSONError(w, http.StatusForbidden, "forbidden", "your role may not view original images")
+		return
+	}
+	if !s.canViewCase(rc, c) {
+		writeJSONError(w, http.StatusForbidden, "forbidden", "this case is not yours to view")
+		return
+	}
+	if ev.Bucket != pipeline.BucketEvidence {
+		s.log.Error("evidence outside the evidence bucket refused", "case", c.ID, "bucket", ev.Bucket, "key", ev.Key)
+		writeJSONError(w, http.StatusNotFound, "not_found", "no such evidence")
+		return
+	}
+	err = s.audit.Publish(r.Context(), pipeline.AuditEvent{Actor: rc.acct.Name, Action: "evidence_view",
+		Entity: audit.EntityEvidence, EntityID: c.ID,
+		Details: map[string]string{"kind": ev.Kind, "key": ev.Key, "index": strconv.Itoa(n), "sha256": ev.SHA256, "ip": clientIP(r)}}, "")
+	if err != nil {
+		s.log.Error("evidence view not audited; refused", "case", c.ID, "err", err)
+		writeJSONError(w, http.StatusServiceUnavailable, "audit_unavailable", "the view could not be audited")
+		return
+	}
+	rd, info, err := s.deps.Store.Get(r.Context(), ev.Bucket, ev.Key)
+	if err != nil {
+		s.log.Error("evidence read", "case", c.ID, "key", ev.Key, "err", err)
+		writeJSONError(w, http.StatusNotFound, "not_found", "evidence object unavailable")
+		return
+	}
+	defer rd.Close()
+	data, err := io.ReadAll(io.LimitReader(rd, maxEvidenceBytes+1))
+	if err != nil || len(data) > maxEvidenceBytes {
+		writeJSONError(w, http.StatusInternalServerError, "internal", "evidence unreadable")
+		return
+	}
+	if ev.SHA256 != "" {
+		sum := sha256.Sum256(data)
+		if !strings.EqualFold(hex.EncodeToString(sum[:]), ev.SHA256) {
+			s.log.Error("evidence integrity check failed", "case", c.ID, "key", ev.Key)
+			writeJSONError(w, http.StatusInternalServerError, "integrity", "evidence does not match its recorded SHA-256")
+			return
+		}
+	}
+	ct := ev.ContentType
+	if ct == "" {
+		ct = info.ContentType
+	}
+	if !strings.HasPrefix(ct, "image/") {
+		ct = http.DetectContentType(data)
+	}
+	s.metrics.evidenceViews.WithLabelValues(ev.Kind).Inc()
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Disposition", "inline")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	_, _ = io.Copy(w, bytes.NewReader(data))
+}
