@@ -207,7 +207,7 @@ func allFrames(t testing.TB, js jetstream.JetStream) []pipeline.Frame {
 		if err != nil {
 			continue // deleted (acked by a test consumer)
 		}
-		if !strings.HasPrefix(m.Subject, "frames.") {
+		if !strings.HasPrefix(m.Subject, "frames.") || m.Subject == "frames.zz-probe" {
 			continue
 		}
 		f, err := pipeline.Decode[pipeline.Frame](m.Data)
@@ -249,3 +249,5 @@ func jpegPatched(t testing.TB, off int, v byte) []byte {
 	b[i+off] = v
 	return b
 }
+
+func newRegistry() *prometheus.Registry { return prometheus.NewRegistry() }

@@ -157,9 +157,6 @@ func sidecarKey(key, ext string) string {
 	return strings.TrimSuffix(key, path.Ext(key)) + ext
 }
 
-// imageExts are the extensions tried when a sidecar arrives after its image.
-var imageExts = []string{".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG"}
-
 // fromKey applies the first matching template. A capture time comes from {ts} or from the
 // full set {yyyy}{mm}{dd}{hh}{mi}{ss}; a date alone is not a capture time.
 func fromKey(templates []*keyTemplate, key string) fields {

@@ -48,6 +48,7 @@ type Service struct {
 	slots     chan struct{} // bounds objects in flight across all sources
 	queue     chan ObjectRef
 	kv        atomic.Pointer[jetstream.KeyValue]
+	waiting   waitingSet
 	running   atomic.Bool
 	now       func() time.Time
 }
@@ -216,20 +217,46 @@ func (s *Service) subscribe(ctx context.Context) (*nats.Subscription, error) {
 }
 
 // announce queues an announced object. A sidecar is not a frame, but it may be the last
-// piece an image was waiting for: its possible images are queued instead.
+// piece a deferred image was waiting for: that image is queued instead.
 func (s *Service) announce(ctx context.Context, r ObjectRef) {
 	if ext := s.cfg.SidecarExt; ext != "" && strings.HasSuffix(r.Keys[len(r.Keys)-1], ext) {
 		for _, k := range r.Keys {
-			if !strings.HasSuffix(k, ext) {
-				continue
-			}
-			for _, ie := range imageExts {
-				s.enqueue(ctx, ObjectRef{Bucket: r.Bucket, Keys: []string{strings.TrimSuffix(k, ext) + ie}, Source: r.Source})
+			if img, ok := s.waiting.take(k); ok {
+				img.Source = r.Source
+				s.enqueue(ctx, img)
 			}
 		}
 		return
 	}
 	s.enqueue(ctx, r)
+}
+
+// waitingSet remembers images deferred for their sidecar, by sidecar key. It is bounded and
+// in memory: an image forgotten here is found by the next listing.
+type waitingSet struct {
+	mu sync.Mutex
+	m  map[string]ObjectRef
+}
+
+const maxWaiting = 10_000
+
+func (w *waitingSet) add(sidecar string, r ObjectRef) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.m == nil {
+		w.m = map[string]ObjectRef{}
+	}
+	if len(w.m) < maxWaiting {
+		w.m[sidecar] = r
+	}
+}
+
+func (w *waitingSet) take(sidecar string) (ObjectRef, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r, ok := w.m[sidecar]
+	delete(w.m, sidecar)
+	return r, ok
 }
 
 func (s *Service) enqueue(ctx context.Context, r ObjectRef) {
@@ -311,6 +338,9 @@ func (s *Service) process(ctx context.Context, r ObjectRef) (Outcome, error) {
 	}
 	if rej == nil && f.Camera == "" {
 		s.metrics.deferred.Inc()
+		if s.cfg.SidecarExt != "" {
+			s.waiting.add(sidecarKey(key, s.cfg.SidecarExt), ObjectRef{Bucket: r.Bucket, Keys: []string{key}})
+		}
 		log.Debug("camera not known yet; waiting for a sidecar", "age", s.now().Sub(info.LastModified))
 		return OutcomeDeferred, nil
 	}
@@ -338,6 +368,10 @@ func (s *Service) process(ctx context.Context, r ObjectRef) (Outcome, error) {
 	f.Format, f.Width, f.Height, f.Source = img.Format, img.Width, img.Height, r.Source
 	f.PassageID = s.passages.assign(f.Camera, f.Site, f.PassageID, f.View, f.CapturedAt)
 	f.ReceivedAt = s.now().UTC()
+	// From here the work is nearly done: a stop lets it finish for a moment rather than
+	// leave a published frame unmarked (harmless, the stream's window dedups it, but noisy).
+	ctx, cancel := graceContext(ctx, shutdownGrace)
+	defer cancel()
 	dupAck, err := s.publish(ctx, f)
 	if err != nil {
 		return 0, err
@@ -355,6 +389,19 @@ func (s *Service) process(ctx context.Context, r ObjectRef) (Outcome, error) {
 	s.metrics.lag.Observe(max(0, f.ReceivedAt.Sub(f.CapturedAt).Seconds()))
 	log.Debug("frame published", "camera", f.Camera, "passage", f.PassageID, "view", f.View)
 	return OutcomePublished, nil
+}
+
+// shutdownGrace is how long an object already validated may finish publishing after ctx ends.
+const shutdownGrace = 3 * time.Second
+
+// graceContext is ctx, except that it ends grace after ctx does.
+func graceContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(c, func() { t.Stop() })
+	})
+	return c, func() { stop(); cancel() }
 }
 
 // resolve finds the object under the first of the ref's key forms that exists.
