@@ -26,7 +26,7 @@ type Config struct {
 	NATS   NATSConfig   `yaml:"nats"`
 	S3     S3Config     `yaml:"s3"`
 	Models ModelsConfig `yaml:"models"`
-	Stages
+	Stages `yaml:",inline"`
 }
 
 // LogConfig configures slog.

@@ -96,3 +96,17 @@ func TestS3CredentialsFromEnvironment(t *testing.T) {
 	assert.Equal(t, "ak", cfg.S3.AccessKey)
 	assert.Equal(t, "sk", cfg.S3.SecretKey)
 }
+
+func TestStageSectionsFromFileAndEnv(t *testing.T) {
+	p := writeFile(t, "review:\n  lease_duration: 3m\ningest:\n  cameras:\n    cam1:\n      site: E40-Gent\n      driver_side: left\n")
+	cfg, err := Load(Flags{ConfigFile: p}, []string{"OFFENCECAM_PLATFORM_CONCURRENCY=3"})
+	require.NoError(t, err)
+	assert.Equal(t, 3*time.Minute, cfg.Review.LeaseDuration)
+	assert.Equal(t, "E40-Gent", cfg.Ingest.Cameras["cam1"].Site)
+	assert.Equal(t, 3, cfg.Platform.Concurrency)
+
+	_, err = Load(Flags{ConfigFile: writeFile(t, "review:\n  lease_duration: -1s\n")}, nil)
+	assert.ErrorContains(t, err, "review.lease_duration")
+	_, err = Load(Flags{ConfigFile: writeFile(t, "ingest:\n  cameras:\n    cam1:\n      driver_side: middle\n")}, nil)
+	assert.ErrorContains(t, err, "ingest.cameras.cam1.driver_side")
+}
