@@ -211,6 +211,7 @@ func (f *fetcher) fetchFile(ctx context.Context, m *Manifest, file File) error {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		f.progress("%s: cached copy is bad (%v); fetching again", file.Name, err)
 	}
+	f.removeStaleTemps(file)
 	ferr := &FetchError{Manifest: m.Name, File: file.Name}
 	for _, c := range f.candidates(file) {
 		if c.skip != nil {
@@ -356,6 +357,22 @@ func (f *fetcher) install(ctx context.Context, file File, r io.Reader) (err erro
 		d.Close()
 	}
 	return nil
+}
+
+// staleAfter is how long a temporary file may go unwritten before a fetch takes it for the
+// leftover of a killed process. A live fetch writes continuously, so its file stays fresh; were
+// one removed anyway, that fetch's rename would fail and nothing partial would be exposed.
+const staleAfter = time.Hour
+
+func (f *fetcher) removeStaleTemps(file File) {
+	parts, _ := filepath.Glob(filepath.Join(f.cache.Dir, "."+file.Name+".*.part"))
+	for _, p := range parts {
+		if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) > staleAfter {
+			if os.Remove(p) == nil {
+				f.log.Info("removed stale temporary file", "path", p)
+			}
+		}
+	}
 }
 
 // npmPack runs `npm pack NAME@VERSION` once per package and fetch, without install scripts,

@@ -582,3 +582,28 @@ func TestFetchCancelled(t *testing.T) {
 	}
 	assertNoTemp(t, cache)
 }
+
+// A temporary file left by a killed process is removed by a later fetch; a fresh one (another
+// process's live download) is left alone.
+func TestFetchRemovesStaleTemporaryFiles(t *testing.T) {
+	b := newBlob(t, 1000)
+	mirror, cache := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(mirror, "m.bin"), b.data)
+	stale, fresh := filepath.Join(cache, ".m.bin.111.part"), filepath.Join(cache, ".m.bin.222.part")
+	writeFile(t, stale, []byte("half"))
+	writeFile(t, fresh, []byte("half"))
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := models.Fetch(context.Background(), models.Catalog{"m": manifest(t, "m", b, "mirror: m.bin")}, nil,
+		models.FetchOptions{CacheDir: cache, MirrorDir: mirror}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatal("stale temporary file survived")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Fatal("a fresh temporary file (a live download elsewhere) was removed")
+	}
+}

