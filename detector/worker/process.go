@@ -49,7 +49,6 @@ func permanentReason(err error) string {
 // original is a frame's bytes as read for this analysis.
 type original struct {
 	h      *held
-	name   string // evidence file stem: "original-front"
 	data   []byte
 	sha256 string
 	info   objstore.ObjectInfo
@@ -58,13 +57,12 @@ type original struct {
 // process takes one passage to its end: published, deleted, dead-lettered or handed back.
 func (w *Worker) process(ctx context.Context, a detector.Analyzer, p *passage) {
 	sortItems(p.items)
-	names := viewNames(p.items)
 	prefix := evidencePrefix(p)
 	log := w.log.With("passage", p.id)
 
 	var origs []*original
 	var missing []*held
-	for i, h := range p.items {
+	for _, h := range p.items {
 		o, err := w.readFrame(ctx, h)
 		switch {
 		case errors.Is(err, objstore.ErrNotFound):
@@ -78,11 +76,10 @@ func (w *Worker) process(ctx context.Context, a detector.Analyzer, p *passage) {
 			w.retry(ctx, p.items, "s3_read", err)
 			return
 		}
-		o.name = names[i]
 		origs = append(origs, o)
 	}
 	if len(missing) > 0 {
-		published, err := w.alreadyPublished(ctx, prefix, names, p.items, missing)
+		published, err := w.alreadyPublished(ctx, prefix, missing)
 		if err != nil {
 			w.retry(ctx, p.items, "s3_read", err)
 			return
@@ -138,23 +135,17 @@ func (w *Worker) readFrame(ctx context.Context, h *held) (*original, error) {
 
 // alreadyPublished reports whether a missing frame's original is in evidence with this
 // frame's id: originals are deleted from `frames` only after the Detection is published.
-func (w *Worker) alreadyPublished(ctx context.Context, prefix string, names []string, items, missing []*held) (bool, error) {
+func (w *Worker) alreadyPublished(ctx context.Context, prefix string, missing []*held) (bool, error) {
 	for _, h := range missing {
-		for i, it := range items {
-			if it != h {
-				continue
-			}
-			key := prefix + "/" + names[i] + extOf(h.frame)
-			info, err := w.deps.Store.Stat(ctx, w.cfg.EvidenceBucket, key)
-			if errors.Is(err, objstore.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return false, err
-			}
-			if info.Metadata["frame-id"] == h.frame.ID {
-				return true, nil
-			}
+		info, err := w.deps.Store.Stat(ctx, w.cfg.EvidenceBucket, originalKey(prefix, h.frame))
+		if errors.Is(err, objstore.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if info.Metadata["frame-id"] == h.frame.ID {
+			return true, nil
 		}
 	}
 	return false, nil
@@ -276,7 +267,7 @@ func (w *Worker) finishFlagged(ctx context.Context, p *passage, prefix string, o
 
 	for _, o := range origs {
 		f := o.h.frame
-		key := prefix + "/" + o.name + extOf(f)
+		key := originalKey(prefix, f)
 		md := map[string]string{"passage-id": p.id, "sha256": o.sha256, "kind": pipeline.EvidenceOriginal,
 			"frame-id": f.ID, "camera": f.Camera, "view": f.View}
 		info, err := w.deps.Store.Copy(ctx, f.Bucket, f.Key, w.cfg.EvidenceBucket, key,
@@ -296,7 +287,7 @@ func (w *Worker) finishFlagged(ctx context.Context, p *passage, prefix string, o
 			SHA256: o.sha256, Size: info.Size, ContentType: info.ContentType, View: f.View})
 	}
 
-	used := map[string]int{}
+	used := map[string]bool{}
 	for _, art := range res.Artifacts {
 		sum := sha256.Sum256(art.Data)
 		got := hex.EncodeToString(sum[:])
@@ -310,17 +301,17 @@ func (w *Worker) finishFlagged(ctx context.Context, p *passage, prefix string, o
 			w.m.passages.WithLabelValues(resultFailed).Inc()
 			return
 		}
+		// Content-addressed: an object a published Detection names is never overwritten,
+		// not by a re-analysis after a crash nor by another passage under the same id.
 		stem := safeName(art.Kind)
 		if art.View != "" {
 			stem += "-" + safeName(art.View)
 		}
-		if n := used[stem]; n > 0 {
-			used[stem] = n + 1
-			stem = fmt.Sprintf("%s-%d", stem, n+1)
-		} else {
-			used[stem] = 1
+		key := prefix + "/" + stem + "-" + got[:16] + extForContentType(art.ContentType)
+		if used[key] {
+			continue // the same bytes twice: one object, one entry
 		}
-		key := prefix + "/" + stem + extForContentType(art.ContentType)
+		used[key] = true
 		md := map[string]string{"passage-id": p.id, "sha256": got, "kind": art.Kind, "view": art.View}
 		info, err := w.deps.Store.Put(ctx, w.cfg.EvidenceBucket, key, bytes.NewReader(art.Data), int64(len(art.Data)),
 			objstore.PutOptions{ContentType: art.ContentType, Metadata: md})
@@ -488,23 +479,15 @@ func evidencePrefix(p *passage) string {
 	return at.UTC().Format("2006/01/02") + "/" + pipeline.Token(p.id)
 }
 
-// viewNames gives each item its evidence stem: original-<view>, numbered when a view repeats.
-func viewNames(items []*held) []string {
-	names := make([]string, len(items))
-	seen := map[string]int{}
-	for i, h := range items {
-		v := h.frame.View
-		if v == "" {
-			v = "view"
-		}
-		stem := "original-" + safeName(v)
-		seen[stem]++
-		if n := seen[stem]; n > 1 {
-			stem = fmt.Sprintf("%s-%d", stem, n)
-		}
-		names[i] = stem
+// originalKey is where a frame's original is kept: named by the frame's identity
+// (bucket/key/ETag), so a repeated copy lands on the same key and two frames never share one.
+func originalKey(prefix string, f pipeline.Frame) string {
+	v := f.View
+	if v == "" {
+		v = "view"
 	}
-	return names
+	sum := sha256.Sum256([]byte(f.ID))
+	return prefix + "/original-" + safeName(v) + "-" + hex.EncodeToString(sum[:8]) + extOf(f)
 }
 
 func safeName(s string) string { return pipeline.Token(s) }

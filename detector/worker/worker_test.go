@@ -372,3 +372,34 @@ func TestCleanStopHandsBackWaitingPassages(t *testing.T) {
 }
 
 var _ detector.Analyzer = (*testAnalyzer)(nil)
+
+// Two different frames under one passage id (a camera counter that wrapped, a clock that
+// repeated): the second Detection is a duplicate on DETECTIONS, and the evidence the first
+// one names is never overwritten.
+func TestPassageIDCollisionNeverOverwritesEvidence(t *testing.T) {
+	e := newEnv(t, false)
+	factory, an := newTestAnalyzerFactory()
+	e.start(t, testConfig(), factory)
+	e.putFrame(t, "cam1", "dup", pipeline.ViewFront, img("flagged", "first"))
+	waitFor(t, 20*time.Second, "first published", func() bool { return len(e.detections(t)["dup"]) == 1 })
+	f2 := pipeline.Frame{}
+	{
+		ctx := context.Background()
+		data := img("flagged", "second, other bytes")
+		key := "cam1/other/dup-front.jpg"
+		info, err := e.store.Put(ctx, pipeline.BucketFrames, key, bytes.NewReader(data), int64(len(data)), objstore.PutOptions{})
+		require.NoError(t, err)
+		f2 = pipeline.Frame{V: 1, ID: pipeline.FrameID(pipeline.BucketFrames, key, info.ETag), Bucket: pipeline.BucketFrames,
+			Key: key, ETag: info.ETag, Camera: "cam1", CapturedAt: captured, View: pipeline.ViewFront, PassageID: "dup", Format: "jpeg"}
+		e.publishFrame(t, f2)
+	}
+	waitFor(t, 20*time.Second, "second processed", func() bool {
+		return an.calls.Load() == 2 && e.streamCount(t, pipeline.StreamFrames) == 0
+	})
+	d := e.detections(t)["dup"]
+	require.Len(t, d, 1)
+	e.checkEvidence(t, d[0])
+	// The second frame's original is kept too (it is evidence, if of no case yet).
+	_, info := e.read(t, pipeline.BucketEvidence, originalKey(evidencePrefix(&passage{id: "dup", items: []*held{{frame: f2}}}), f2))
+	assert.Equal(t, f2.ID, info.Metadata["frame-id"])
+}
