@@ -35,7 +35,17 @@ type Options struct {
 	// PreferCountry breaks ties between countries whose formats accept the same text equally
 	// well (e.g. "BE" for cameras in Belgium). Empty: ties leave the country unknown.
 	PreferCountry string
+	// MaxFixConf: a confusable character is only replaced when the OCR read it with a
+	// confidence below this. 0 means DefaultMaxFixConf; above 1, confidence never blocks a fix.
+	MaxFixConf float64
 }
+
+// DefaultMaxFixConf is the confidence below which a character may be replaced by its
+// confusable. Measured on the US plates in ../shared/data/plates with fast-plate-ocr: the
+// five correct reads that fixes toward BE/NL/DE layouts would have broken (YF2L6G -> YFZL66,
+// R589789 -> RSB9789, ...) all had the touched characters at >= 0.93, while misread
+// characters are mostly below 0.7. Plates of countries without a format here must survive.
+const DefaultMaxFixConf = 0.9
 
 // Normalize upper-cases a read and keeps only letters and digits: spaces, dashes, dots,
 // middle dots and any other separator or symbol go. Full-width forms become ASCII.
@@ -96,30 +106,40 @@ func Interpret(raw string, charConf []float32) Result {
 //     among them), and ties that would fix the text differently leave the text unfixed.
 //
 // Confusables are fixed at most 2 per plate (1 below 6 characters), never where the read
-// already fits. Without any accepting format the normalised text is returned as read.
+// already fits, and only characters read with confidence below Options.MaxFixConf. Without
+// confidences, characters are fixed only toward the country named by a band: a fix toward
+// whichever of five national layouts happens to fit would corrupt correct reads of plates
+// from every other country. Without any accepting format the normalised text is returned
+// as read.
 func InterpretWith(raw string, charConf []float32, opt Options) Result {
 	s, conf := normalizeAligned(raw, charConf)
 	res := Result{Raw: raw, Text: string(s), CharConf: conf}
+	gate := fixGate{conf: conf, max: opt.MaxFixConf}
+	if gate.max == 0 {
+		gate.max = DefaultMaxFixConf
+	}
 	for _, b := range bands {
 		code := []rune(b.code)
 		if len(s) < len(code)+3 || string(s[:len(code)]) != b.code {
 			continue
 		}
-		m, ok := choose(s[len(code):], b.country, "")
-		if !ok || m.country == "" {
-			continue
-		}
-		if whole, ok := choose(s, b.country, ""); ok && whole.country != "" && whole.fixes <= m.fixes &&
-			!(conf != nil && mean(conf[:len(code)]) < mean(conf[len(code):])) {
-			return finish(res, whole, conf, FromFormat)
-		}
+		band := gate
+		band.withoutConf = true
 		var rest []float64
 		if conf != nil {
 			rest = conf[len(code):]
 		}
+		m, ok := choose(s[len(code):], b.country, "", band.from(len(code)))
+		if !ok || m.country == "" {
+			continue
+		}
+		if whole, ok := choose(s, b.country, "", band); ok && whole.country != "" && whole.fixes <= m.fixes &&
+			!(conf != nil && mean(conf[:len(code)]) < mean(rest)) {
+			return finish(res, whole, conf, FromFormat)
+		}
 		return finish(res, m, rest, FromBand)
 	}
-	m, ok := choose(s, "", opt.PreferCountry)
+	m, ok := choose(s, "", opt.PreferCountry, gate)
 	if !ok {
 		res.Confidence = mean(conf)
 		return res
@@ -173,14 +193,34 @@ type match struct {
 
 func maxFixes(n int) int { return min(2, n/3) }
 
+// fixGate says which characters of a read may be replaced by a confusable.
+type fixGate struct {
+	conf        []float64 // per character, nil when the OCR gave none
+	max         float64   // replace only below this confidence
+	withoutConf bool      // with no confidences, allow fixes (the country is known)
+	offset      int       // index of the read's first character in conf
+}
+
+func (g fixGate) from(offset int) fixGate { g.offset += offset; return g }
+
+func (g fixGate) allows(i int) bool {
+	if g.conf == nil {
+		return g.withoutConf
+	}
+	return g.conf[g.offset+i] < g.max
+}
+
 // fit fits s to t, replacing confusable characters where t demands the other kind.
-func fit(t template, s []rune, limit int) (match, bool) {
+func fit(t template, s []rune, limit int, gate fixGate) (match, bool) {
 	m := match{country: t.country, format: t.format, rank: t.rank, text: make([]rune, len(s)), fixed: make([]bool, len(s))}
 	for i, r := range s {
 		set := t.sets[i]
 		if strings.ContainsRune(set, r) {
 			m.text[i] = r
 			continue
+		}
+		if !gate.allows(i) {
+			return match{}, false
 		}
 		ok := false
 		for _, c := range confusableFor(t.country, r) {
@@ -201,13 +241,13 @@ func fit(t template, s []rune, limit int) (match, bool) {
 // when nothing fits, or when equally good fits disagree on the text. When they agree on the
 // text but not on the country, the match comes back with country "" and the tied formats
 // joined by " | " (unless prefer is among the tied countries).
-func choose(s []rune, country, prefer string) (match, bool) {
+func choose(s []rune, country, prefer string, gate fixGate) (match, bool) {
 	var best []match
 	for _, t := range templatesByLen[len(s)] {
 		if country != "" && t.country != country {
 			continue
 		}
-		m, ok := fit(t, s, maxFixes(len(s)))
+		m, ok := fit(t, s, maxFixes(len(s)), gate)
 		if !ok {
 			continue
 		}

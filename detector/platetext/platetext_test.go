@@ -118,6 +118,19 @@ func TestInterpretBandAmbiguousGerman(t *testing.T) {
 	}
 }
 
+// unsure gives confusable characters a low OCR confidence and the rest a high one.
+func unsure(raw string) []float32 {
+	var c []float32
+	for _, r := range raw {
+		if _, ok := confusable[r]; ok {
+			c = append(c, 0.5)
+		} else {
+			c = append(c, 0.99)
+		}
+	}
+	return c
+}
+
 func TestInterpretConfusables(t *testing.T) {
 	cases := []struct {
 		raw, text, country string
@@ -131,7 +144,7 @@ func TestInterpretConfusables(t *testing.T) {
 		{"AB-0O0-CD", "", "", 0},      // 000 after fixing is still not a SIV number
 	}
 	for _, c := range cases {
-		r := Interpret(c.raw, nil)
+		r := Interpret(c.raw, unsure(c.raw))
 		if c.text == "" {
 			if r.Valid() || r.Fixes != 0 {
 				t.Errorf("Interpret(%q) = %+v, want no valid fix", c.raw, r)
@@ -144,8 +157,33 @@ func TestInterpretConfusables(t *testing.T) {
 	}
 	// An exact fit anywhere beats fixing into another format: "IABC234" is a valid German
 	// layout as read, so it is not "corrected" to the Belgian 1ABC234.
-	if r := Interpret("IABC234", nil); r.Text != "IABC234" || r.Country != DE || r.Fixes != 0 {
+	if r := Interpret("IABC234", unsure("IABC234")); r.Text != "IABC234" || r.Country != DE || r.Fixes != 0 {
 		t.Fatalf("IABC234: %+v", r)
+	}
+}
+
+func TestInterpretDoesNotFixConfidentOrUnscoredReads(t *testing.T) {
+	sure := []float32{0.99, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99}
+	for _, c := range []struct {
+		raw  string
+		conf []float32
+	}{
+		{"1-A8C-234", sure},       // the OCR was sure of the 8
+		{"1-A8C-234", nil},        // no confidences and no band: the country is a guess
+		{"YF2L6G", sure[:6]},      // a correct US plate; fixing would give NL "YFZL66"
+		{"R589789", sure[:7]},     // a correct US plate; fixing would give DE "RSB9789"
+		{"N2427E", nil},           // a correct US plate; fixing would give NL "NZ427E"
+		{"KL3B8K", unsure("KL3")}, // misaligned confidences count as none
+	} {
+		r := Interpret(c.raw, c.conf)
+		if r.Fixes != 0 || r.Text != Normalize(c.raw) {
+			t.Errorf("Interpret(%q, %v) = %+v, want the read unchanged", c.raw, c.conf, r)
+		}
+	}
+	// A larger MaxFixConf lets a confident character be fixed.
+	r := InterpretWith("1-A8C-234", sure, Options{MaxFixConf: 1.1})
+	if r.Text != "1ABC234" || r.Fixes != 1 {
+		t.Fatalf("MaxFixConf 1.1: %+v", r)
 	}
 }
 
@@ -167,9 +205,10 @@ func TestInterpretConfidenceAlignment(t *testing.T) {
 	if math.Abs(r.Confidence-sum/7) > 1e-6 {
 		t.Fatalf("Confidence %v", r.Confidence)
 	}
-	// Confidences that do not line up with the read are ignored rather than misattributed.
+	// Confidences that do not line up with the read are ignored rather than misattributed
+	// (and without them, no fix is made).
 	r = Interpret(raw, conf[:3])
-	if r.CharConf != nil || r.Confidence != 0 || r.Text != "1ABC234" {
+	if r.CharConf != nil || r.Confidence != 0 || r.Text != "1A8C234" {
 		t.Fatalf("misaligned confidences: %+v", r)
 	}
 	// Band removal drops the band's confidences.
