@@ -88,7 +88,8 @@ func (l Localizer) Has(key string) bool { _, ok := catalogues[l.Lang][key]; retu
 
 // Label translates prefix+"."+code, falling back to the code itself for codes the catalogue
 // does not know (operators may configure their own reason codes).
-func (l Localizer) Label(prefix, code string) string {
+func (l Localizer) Label(prefix string, codeV any) string {
+	code := fmt.Sprint(codeV)
 	key := prefix + "." + code
 	if s, ok := catalogues[l.Lang][key]; ok {
 		return s
