@@ -58,6 +58,8 @@ type hooks struct {
 	afterPublish func(passageID string)
 	// beforeAck returning false abandons the passage un-acked, as a crash at that point would.
 	beforeAck func(passageID string) bool
+	// noAdvisories leaves max-delivered frames to the reconciler, as a missed advisory would.
+	noAdvisories bool
 }
 
 // held is one un-acked FRAMES message.
@@ -146,12 +148,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.setReady(err)
 		return err
 	}
-	sub, err := w.subscribeAdvisories()
-	if err != nil {
-		w.setReady(err)
-		return err
+	if !w.hooks.noAdvisories {
+		sub, err := w.subscribeAdvisories()
+		if err != nil {
+			w.setReady(err)
+			return err
+		}
+		defer func() { _ = sub.Unsubscribe() }()
 	}
-	defer func() { _ = sub.Unsubscribe() }()
 
 	w.log.Info("detection worker started", "concurrency", n, "batch_size", w.cfg.BatchSize,
 		"max_in_flight", w.cfg.MaxInFlight, "ack_wait", w.cfg.AckWait, "max_deliver", w.cfg.MaxDeliver,

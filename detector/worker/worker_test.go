@@ -403,3 +403,40 @@ func TestPassageIDCollisionNeverOverwritesEvidence(t *testing.T) {
 	_, info := e.read(t, pipeline.BucketEvidence, originalKey(evidencePrefix(&passage{id: "dup", items: []*held{{frame: f2}}}), f2))
 	assert.Equal(t, f2.ID, info.Metadata["frame-id"])
 }
+
+// A frame given up on while no worker heard the advisory stays in the work queue; the
+// reconciler finds it below the consumer's ack floor on two passes and dead-letters it.
+func TestReconcilerDeadLettersMaxDeliveredFramesWithoutAdvisory(t *testing.T) {
+	e := newEnv(t, false)
+	factory, _ := newTestAnalyzerFactory()
+	cfg := testConfig()
+	cfg.MaxDeliver = 1
+	cfg.ReconcileInterval = time.Hour // passes are run by hand below
+	r := e.start(t, cfg, factory, func(w *Worker) { w.hooks.noAdvisories = true })
+	f := e.putFrame(t, "cam1", "n1", pipeline.ViewFront, img("fail", "n1"))
+	ctx := context.Background()
+	waitFor(t, 20*time.Second, "the consumer gives up on the frame", func() bool {
+		ci, err := r.w.cons.Info(ctx)
+		return err == nil && ci.Delivered.Stream >= 1 && ci.NumAckPending == 0
+	})
+	// The ack floor passes it once a later frame is acked.
+	e.putFrame(t, "cam1", "n2", pipeline.ViewFront, img("clean", "n2"))
+	waitFor(t, 20*time.Second, "the ack floor passes the given-up frame", func() bool {
+		ci, err := r.w.cons.Info(ctx)
+		return err == nil && ci.AckFloor.Stream >= 2
+	})
+	require.EqualValues(t, 1, e.streamCount(t, pipeline.StreamFrames), "the work queue keeps it")
+
+	seen := r.w.reconcile(ctx, map[uint64]bool{})
+	assert.Equal(t, map[uint64]bool{1: true}, seen)
+	assert.Empty(t, e.dlq(t), "one sighting is not enough")
+	r.w.reconcile(ctx, seen)
+	dl := e.dlq(t)
+	require.Len(t, dl, 1)
+	assert.Contains(t, dl[0].Reason, "max_deliver")
+	assert.EqualValues(t, 1, dl[0].Sequence)
+	assert.Zero(t, e.streamCount(t, pipeline.StreamFrames))
+	_, err := e.store.Stat(ctx, pipeline.BucketFrames, f.Key)
+	assert.ErrorIs(t, err, objstore.ErrNotFound)
+	assert.Len(t, e.objects(t, pipeline.BucketQuarantine), 1)
+}
