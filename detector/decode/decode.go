@@ -119,3 +119,31 @@ func clamp01(v float64) float64 {
 	}
 	return v
 }
+
+// ToFrame maps a detection from model-input pixels back to the frame it was made from, for
+// a frame resized by (scaleX, scaleY) and then shifted by (padX, padY) (letterbox padding;
+// 0 for top-left letterboxing or a plain resize): frame = (input - pad) / scale.
+func (d Det) ToFrame(scaleX, scaleY, padX, padY float64) Det {
+	m := func(p Point) Point { return Point{(p.X - padX) / scaleX, (p.Y - padY) / scaleY} }
+	tl := m(Point{d.Box.X, d.Box.Y})
+	d.Box = Rect{X: tl.X, Y: tl.Y, W: d.Box.W / scaleX, H: d.Box.H / scaleY}
+	for i := range d.Corners {
+		d.Corners[i] = m(d.Corners[i])
+	}
+	if d.Landmarks != nil {
+		lm := make([]Point, len(d.Landmarks))
+		for i, p := range d.Landmarks {
+			lm[i] = m(p)
+		}
+		d.Landmarks = lm
+	}
+	return d
+}
+
+// ToFrame maps a text box from probability-map pixels to the frame (see Det.ToFrame).
+func (t TextBox) ToFrame(scaleX, scaleY, padX, padY float64) TextBox {
+	for i, p := range t.Corners {
+		t.Corners[i] = Point{(p.X - padX) / scaleX, (p.Y - padY) / scaleY}
+	}
+	return t
+}

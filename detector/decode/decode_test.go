@@ -567,3 +567,23 @@ func TestLPDYuNetPriorsAndHotPrior(t *testing.T) {
 	_, err = LPDYuNet(loc, conf, iou, 0, h, 0.5)
 	assertShapeErr(t, err)
 }
+
+func TestToFrame(t *testing.T) {
+	// A 1000x500 frame letterboxed into 416x416 at scale 0.416, padded 104 px at the top.
+	d := Det{Box: Rect{41.6, 145.6, 83.2, 41.6}, HasCorners: true,
+		Corners:   [4]Point{{41.6, 145.6}, {124.8, 145.6}, {124.8, 187.2}, {41.6, 187.2}},
+		Landmarks: []Point{{83.2, 166.4}}}
+	orig := d.Landmarks[0]
+	f := d.ToFrame(0.416, 0.416, 0, 104)
+	assertRect(t, f.Box, Rect{100, 100, 200, 100})
+	if !near(f.Corners[2].X, 300) || !near(f.Corners[2].Y, 200) || !near(f.Landmarks[0].X, 200) || !near(f.Landmarks[0].Y, 150) {
+		t.Fatalf("mapped %+v", f)
+	}
+	if d.Landmarks[0] != orig {
+		t.Fatal("ToFrame modified the original landmarks")
+	}
+	tb := TextBox{Corners: [4]Point{{10, 20}, {30, 20}, {30, 40}, {10, 40}}}.ToFrame(0.5, 0.25, 0, 0)
+	if !near(tb.Corners[2].X, 60) || !near(tb.Corners[2].Y, 160) {
+		t.Fatalf("text box %+v", tb)
+	}
+}
