@@ -98,8 +98,8 @@ func TestInterpretBand(t *testing.T) {
 }
 
 func TestInterpretBandAmbiguousGerman(t *testing.T) {
-	// "DMAB123" is a valid German plate both as read (Düsseldorf "D MA 123"... or "DM AB 123")
-	// and without a glued band ("M AB 123"). Without confidences the read is kept.
+	// "DMAB123" is a valid German layout both as read (e.g. Düsseldorf "D-MA 123") and
+	// without a glued band ("M-AB 123"). Without confidences the read is kept.
 	r := Interpret("DMAB123", nil)
 	if r.Text != "DMAB123" || r.Country != DE || r.CountryFrom != FromFormat {
 		t.Fatalf("no confidences: %+v", r)
