@@ -162,20 +162,22 @@ type Tensor struct {
 	Scale      float64   `yaml:"scale,omitempty"`       // multiply 0..255 values by this (default 1)
 	Mean       []float64 `yaml:"mean,omitempty"`        // subtracted after scaling, per channel
 	Std        []float64 `yaml:"std,omitempty"`         // divided after subtracting the mean
-	// Resize is how an image becomes the input:
+	// Resize is how an image becomes the input (of the size chosen below for dynamic axes):
 	//   letterbox        keep ratio, fit inside H×W, image at the top-left, pad right/bottom
 	//   letterbox-center keep ratio, fit inside H×W, image centred
 	//   stretch          resize to exactly H×W
-	//   keep-ratio-pad   (text recognition) resize to height H keeping ratio, width rounded up,
-	//                    capped at max(pad_width, …) and padded on the right to pad_width
-	//   limit-side       (dynamic H and W) keep ratio so the longer side is at most limit_side,
-	//                    then round each side to a multiple of `multiple` (at least one multiple)
+	//   keep-ratio-pad   (text recognition) fill the height keeping the ratio, pad on the right
 	Resize string `yaml:"resize,omitempty"`
 	// PadValue is the pixel value (0..255, before scale/mean/std) of padding.
-	PadValue  float64 `yaml:"pad_value,omitempty"`
-	LimitSide int     `yaml:"limit_side,omitempty"` // resize=limit-side: longest side in pixels
-	Multiple  int     `yaml:"multiple,omitempty"`   // dynamic axes are rounded to a multiple of this
-	PadWidth  int     `yaml:"pad_width,omitempty"`  // resize=keep-ratio-pad: pad on the right to this width
+	PadValue float64 `yaml:"pad_value,omitempty"`
+	// Dynamic H and W (-1 in Shape) are chosen per image:
+	//   limit_side > 0: scale so the longer side is at most limit_side (never up), then round
+	//     each side to a multiple of `multiple` (at least one multiple): PaddleOCR detection.
+	//   pad_width > 0 (fixed H, dynamic W): W = max(pad_width, ceil(H × image aspect)), the
+	//     image fills its share and the rest is padding: PaddleOCR recognition.
+	LimitSide int `yaml:"limit_side,omitempty"`
+	Multiple  int `yaml:"multiple,omitempty"`
+	PadWidth  int `yaml:"pad_width,omitempty"`
 }
 
 // Decoder says how to turn outputs into results.
@@ -207,7 +209,7 @@ var (
 	knownTypes    = set("float32", "float16", "uint8", "int8", "int32", "int64", "bool")
 	knownLayouts  = set("", "NCHW", "NHWC")
 	knownColours  = set("", "BGR", "RGB", "GRAY")
-	knownResizes  = set("", "letterbox", "letterbox-center", "stretch", "keep-ratio-pad", "limit-side")
+	knownResizes  = set("", "letterbox", "letterbox-center", "stretch", "keep-ratio-pad")
 )
 
 func set(vals ...string) map[string]bool {
@@ -438,9 +440,6 @@ func (t Tensor) validate(input bool) *fieldErr {
 		if v <= 0 {
 			return &fieldErr{fmt.Sprintf(".std[%d]", i), "must be > 0"}
 		}
-	}
-	if t.Resize == "limit-side" && t.LimitSide <= 0 {
-		return &fieldErr{".limit_side", "must be > 0 with resize limit-side"}
 	}
 	if t.LimitSide < 0 || t.Multiple < 0 || t.PadWidth < 0 {
 		return &fieldErr{"", "limit_side, multiple and pad_width must be >= 0"}
