@@ -65,8 +65,8 @@ func TestVersityNATSEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var sawTest bool
-	for {
+	var sawTest, gotPut bool
+	for !gotPut {
 		select {
 		case m := <-msgs:
 			var probe map[string]any
@@ -97,9 +97,37 @@ func TestVersityNATSEvents(t *testing.T) {
 			if !sawTest {
 				t.Errorf("no s3:TestEvent before the first real event")
 			}
-			return
+			gotPut = true
 		case <-ctx.Done():
 			t.Fatal("no s3:ObjectCreated:Put event within 30s")
+		}
+	}
+
+	// A streamed upload larger than one part is a multipart upload: the event is
+	// CompleteMultipartUpload; versitygw v1.8.0 reports size 0 in it (and in Copy events), so
+	// a consumer must Stat the object for its size.
+	big := bytes.Repeat([]byte("0123456789abcdef"), 9<<20/16)
+	if _, err := s.Put(ctx, "frames", "cam 7/big.jpg", bytes.NewReader(big), -1, objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case m := <-msgs:
+			var ev s3Event
+			if err := json.Unmarshal(m.Data, &ev); err != nil || len(ev.Records) != 1 {
+				t.Fatalf("unexpected event %s (%v)", m.Data, err)
+			}
+			r := ev.Records[0]
+			if r.EventName != "s3:ObjectCreated:CompleteMultipartUpload" {
+				continue
+			}
+			if r.S3.Object.Key != "cam 7/big.jpg" {
+				t.Errorf("multipart event key %q", r.S3.Object.Key)
+			}
+			t.Logf("multipart event: key %q size %d", r.S3.Object.Key, r.S3.Object.Size)
+			return
+		case <-ctx.Done():
+			t.Fatal("no s3:ObjectCreated:CompleteMultipartUpload event within 30s")
 		}
 	}
 }
