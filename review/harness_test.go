@@ -118,9 +118,9 @@ func (h *harness) publishDetection(passage string, capturedAt time.Time) string 
 		h.putEvidence(passage+"/plate.jpg", pipeline.EvidencePlateCrop, testJPEG(h.t, 160, 40, 3)),
 	}
 	d := pipeline.Detection{V: pipeline.Version, PassageID: passage, Camera: "cam-e40-1", Site: "E40 Bertem",
-		Location: &pipeline.Location{Road: "E40", KmPoint: 12.3, Direction: "Brussel", Municipality: "Bertem", Country: "BE"},
+		Location:   &pipeline.Location{Road: "E40", KmPoint: 12.3, Direction: "Brussel", Municipality: "Bertem", Country: "BE"},
 		CapturedAt: capturedAt, DetectedAt: capturedAt.Add(2 * time.Second), Flagged: true,
-		Frames:   []pipeline.FrameRef{{Bucket: pipeline.BucketFrames, Key: passage + ".jpg", View: pipeline.ViewFront}},
+		Frames: []pipeline.FrameRef{{Bucket: pipeline.BucketFrames, Key: passage + ".jpg", View: pipeline.ViewFront}},
 		Vehicles: []pipeline.Vehicle{{Class: "car", Score: .93, Phone: pipeline.Finding{State: pipeline.PhoneHeld, Score: .88},
 			Seatbelt: pipeline.Finding{State: pipeline.SeatbeltWorn, Score: .7},
 			Plate:    &pipeline.Plate{Text: "1ABC234", Country: "BE", Confidence: .71}}},

@@ -146,15 +146,15 @@ type countRow struct {
 }
 
 type queueStats struct {
-	Offences      []string        `json:"offences"`
-	Rows          []countRow      `json:"counts"`
-	OldestPending time.Duration   `json:"-"`
-	OldestSeconds float64         `json:"oldest_pending_seconds"`
-	Cameras       []string        `json:"cameras"`
-	Sites         []string        `json:"sites"`
-	Mine          []cases.Case    `json:"-"`
-	MineIDs       []string        `json:"my_leases"`
-	Filter        cases.Filter    `json:"-"`
+	Offences      []string      `json:"offences"`
+	Rows          []countRow    `json:"counts"`
+	OldestPending time.Duration `json:"-"`
+	OldestSeconds float64       `json:"oldest_pending_seconds"`
+	Cameras       []string      `json:"cameras"`
+	Sites         []string      `json:"sites"`
+	Mine          []cases.Case  `json:"-"`
+	MineIDs       []string      `json:"my_leases"`
+	Filter        cases.Filter  `json:"-"`
 }
 
 func (s *Service) queueStats(rc *reqCtx) queueStats {
@@ -222,7 +222,6 @@ func (s *Service) queueStats(rc *reqCtx) queueStats {
 func filterFrom(v url.Values) cases.Filter {
 	return cases.Filter{Offence: v.Get("offence"), Camera: v.Get("camera"), Site: v.Get("site"), Stage: v.Get("stage")}
 }
-
 
 func filterQuery(f cases.Filter) string {
 	v := url.Values{}

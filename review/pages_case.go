@@ -71,7 +71,9 @@ func (d caseData) OffenceChecked(k string) bool {
 	return slices.Contains(d.Case.Offences, k)
 }
 
-func evidenceURL(id string, n int) string { return "/evidence/" + url.PathEscape(id) + "/" + strconv.Itoa(n) }
+func evidenceURL(id string, n int) string {
+	return "/evidence/" + url.PathEscape(id) + "/" + strconv.Itoa(n)
+}
 
 func (s *Service) caseView(rc *reqCtx, c *cases.Case, filter string) caseData {
 	d := caseData{Case: c, Reasons: s.cfg.ReasonCodes, Stage: cases.StageFor(c.State)}
