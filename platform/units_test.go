@@ -106,7 +106,9 @@ func TestLanguageRule(t *testing.T) {
 		BySite:         map[string]string{"site-pinned": LangFR},
 		ByMunicipality: map[string]string{"Hamois": LangFR}})
 	require.NoError(t, err)
-	loc := func(m, country string) *pipeline.Location { return &pipeline.Location{Municipality: m, Country: country} }
+	loc := func(m, country string) *pipeline.Location {
+		return &pipeline.Location{Municipality: m, Country: country}
+	}
 	cases := []struct {
 		camera, site string
 		loc          *pipeline.Location
@@ -135,7 +137,7 @@ func TestLanguageRule(t *testing.T) {
 	}
 }
 
-func newTestBuilder(t *testing.T) *Builder {
+func newTestBuilder(t testing.TB) *Builder {
 	cat, err := DefaultCatalogue()
 	require.NoError(t, err)
 	langs, err := NewLanguages(LanguageConfig{Default: LangFR})
