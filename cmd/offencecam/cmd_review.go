@@ -256,4 +256,3 @@ func cmdReviewUser(ctx context.Context, args []string) error {
 	}
 	return nil
 }
-
