@@ -1,0 +1,235 @@
+package detector
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/crossborder/offencecam/detector/ort"
+	"github.com/crossborder/offencecam/pipeline"
+)
+
+// Model choices for the roles of the stage graph (manifest names).
+const (
+	ModelYOLOXNano    = "yolox-nano"
+	ModelPaddleDet    = "paddleocr-det"
+	ModelPaddleRec    = "paddleocr-rec"
+	ModelLPDYuNet     = "lpd-yunet"
+	ModelLPDYuNetInt8 = "lpd-yunet-int8"
+	ModelFastPlateOCR = "fast-plate-ocr"
+	ModelYuNetFace    = "yunet-face"
+)
+
+// Config is the stage graph's configuration (YAML section `detector`). The model cache
+// directory is not part of it: it comes from `models.cache`.
+type Config struct {
+	Runtime    ort.Options      `yaml:"runtime"`
+	Models     ModelsConfig     `yaml:"models"`
+	Thresholds ThresholdsConfig `yaml:"thresholds"`
+	// MinVehiclePx is the smallest vehicle (shorter side of its box, frame pixels) whose
+	// occupants and plate are examined: a far-away car has no readable plate or driver.
+	MinVehiclePx int `yaml:"min_vehicle_px"`
+	// MaxVehicles bounds the vehicles examined per view (largest first).
+	MaxVehicles int `yaml:"max_vehicles"`
+	// Windshield is the geometric prior per camera view (front, overhead, rear), used when
+	// the scene model has no windshield class.
+	Windshield map[string]Region `yaml:"windshield"`
+	// DriverSide is the side of the vehicle the driver sits on, "left" (LHD) or "right";
+	// Frame.DriverSide overrides it per camera.
+	DriverSide string `yaml:"driver_side"`
+	// DefaultView is the view assumed for a frame that does not say (e.g. `analyze` on files).
+	DefaultView string `yaml:"default_view"`
+	// PhoneRefine runs the phone model again on the full-resolution windshield crop, where a
+	// phone is many more pixels than in the whole frame.
+	PhoneRefine bool `yaml:"phone_refine"`
+	// PlateRegion is the part of the vehicle box searched for the plate by text detection
+	// (fractions of the box; the plate sits low on the front and rear).
+	PlateRegion Region `yaml:"plate_region"`
+	// PlateCandidates is how many plate candidates of one vehicle are read; the read a
+	// national format accepts with the highest confidence wins.
+	PlateCandidates int `yaml:"plate_candidates"`
+	// PlateCountry breaks ties between countries whose formats accept the same text.
+	PlateCountry string `yaml:"plate_country"`
+	// MaxPixels is the largest frame accepted (header check before decoding).
+	MaxPixels int64 `yaml:"max_pixels"`
+	// JPEGQuality is the quality of rendered evidence.
+	JPEGQuality int `yaml:"jpeg_quality"`
+	// FaceMask is how faces other than the driver's are hidden: "pixelate" or "fill".
+	FaceMask string `yaml:"face_mask"`
+}
+
+// ModelsConfig names the model of each role (manifest names; "" disables optional roles).
+type ModelsConfig struct {
+	Scene         string `yaml:"scene"`
+	PlateDetector string `yaml:"plate_detector"` // paddleocr-det, lpd-yunet, lpd-yunet-int8 or ""
+	PlateReader   string `yaml:"plate_reader"`   // fast-plate-ocr or paddleocr-rec
+	Phone         string `yaml:"phone"`          // "" = the scene model's phone class
+	Seatbelt      string `yaml:"seatbelt"`       // "" = no seatbelt model: state unknown
+	Face          string `yaml:"face"`           // yunet-face or "" (no masking)
+}
+
+// ThresholdsConfig holds the score thresholds.
+type ThresholdsConfig struct {
+	Scene           float64 `yaml:"scene"`
+	NMS             float64 `yaml:"nms"`
+	Phone           float64 `yaml:"phone"`
+	Seatbelt        float64 `yaml:"seatbelt"`
+	PlateConfidence float64 `yaml:"plate_min_confidence"`
+	Face            float64 `yaml:"face"`
+	// Offence is the score from which a state becomes an offence, per offence kind.
+	Offence map[string]float64 `yaml:"offence"`
+}
+
+// Region is a rectangle as fractions of a box (0..1 from its top-left corner).
+type Region struct {
+	X float64 `yaml:"x"`
+	Y float64 `yaml:"y"`
+	W float64 `yaml:"w"`
+	H float64 `yaml:"h"`
+}
+
+// DefaultConfig is the configuration measured best on ../shared/data (see the package notes
+// in graph.go): YOLOX-nano scene model, PP-OCRv4 text detection in the lower vehicle box,
+// fast-plate-ocr, YuNet face masking, no seatbelt model.
+func DefaultConfig() Config {
+	return Config{
+		Runtime: ort.DefaultOptions(),
+		Models: ModelsConfig{
+			Scene:         ModelYOLOXNano,
+			PlateDetector: ModelPaddleDet,
+			PlateReader:   ModelFastPlateOCR,
+			Face:          ModelYuNetFace,
+		},
+		Thresholds: ThresholdsConfig{
+			Scene: 0.3, NMS: 0.45, Phone: 0.2, Seatbelt: 0.5, PlateConfidence: 0.3, Face: 0.8,
+			Offence: map[string]float64{pipeline.OffencePhone: 0.35, pipeline.OffenceSeatbelt: 0.6},
+		},
+		MinVehiclePx: 48,
+		MaxVehicles:  8,
+		Windshield: map[string]Region{
+			// Oncoming vehicles seen from the front: the glass spans the upper middle of the box.
+			pipeline.ViewFront:    {X: 0.08, Y: 0.12, W: 0.84, H: 0.38},
+			pipeline.ViewOverhead: {X: 0.08, Y: 0.20, W: 0.84, H: 0.40},
+			pipeline.ViewRear:     {X: 0.10, Y: 0.10, W: 0.80, H: 0.35},
+		},
+		DriverSide:      "left",
+		DefaultView:     pipeline.ViewFront,
+		PhoneRefine:     true,
+		PlateRegion:     Region{X: 0, Y: 0.35, W: 1, H: 0.65},
+		PlateCandidates: 3,
+		PlateCountry:    "BE",
+		MaxPixels:       100_000_000,
+		JPEGQuality:     90,
+		FaceMask:        "pixelate",
+	}
+}
+
+const cfgPath = "detector"
+
+func fieldErr(field, format string, args ...any) error {
+	return fmt.Errorf("%s.%s: %s", cfgPath, field, fmt.Sprintf(format, args...))
+}
+
+// Validate checks the configuration and names the bad field by its YAML path.
+func (c Config) Validate() error {
+	var errs []error
+	if err := c.Runtime.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Models.Scene == "" {
+		errs = append(errs, fieldErr("models.scene", "required (e.g. %s)", ModelYOLOXNano))
+	}
+	switch c.Models.PlateDetector {
+	case "", ModelPaddleDet, ModelLPDYuNet, ModelLPDYuNetInt8:
+	default:
+		errs = append(errs, fieldErr("models.plate_detector", "%q is not %s, %s, %s or empty", c.Models.PlateDetector, ModelPaddleDet, ModelLPDYuNet, ModelLPDYuNetInt8))
+	}
+	switch c.Models.PlateReader {
+	case ModelFastPlateOCR, ModelPaddleRec:
+	case "":
+		if c.Models.PlateDetector != "" {
+			errs = append(errs, fieldErr("models.plate_reader", "required when models.plate_detector is set"))
+		}
+	default:
+		errs = append(errs, fieldErr("models.plate_reader", "%q is not %s or %s", c.Models.PlateReader, ModelFastPlateOCR, ModelPaddleRec))
+	}
+	switch c.Models.Face {
+	case "", ModelYuNetFace:
+	default:
+		errs = append(errs, fieldErr("models.face", "%q is not %s or empty", c.Models.Face, ModelYuNetFace))
+	}
+	for _, t := range []struct {
+		name string
+		v    float64
+	}{
+		{"scene", c.Thresholds.Scene}, {"nms", c.Thresholds.NMS}, {"phone", c.Thresholds.Phone},
+		{"seatbelt", c.Thresholds.Seatbelt}, {"plate_min_confidence", c.Thresholds.PlateConfidence},
+		{"face", c.Thresholds.Face},
+	} {
+		if !(t.v >= 0 && t.v <= 1) {
+			errs = append(errs, fieldErr("thresholds."+t.name, "must be in 0..1, got %v", t.v))
+		}
+	}
+	for k, v := range c.Thresholds.Offence {
+		if !isOffenceKind(k) {
+			errs = append(errs, fieldErr("thresholds.offence."+k, "unknown offence kind (known: %s)", strings.Join(pipeline.OffenceKinds, ", ")))
+		} else if !(v >= 0 && v <= 1) {
+			errs = append(errs, fieldErr("thresholds.offence."+k, "must be in 0..1, got %v", v))
+		}
+	}
+	if c.MinVehiclePx < 0 {
+		errs = append(errs, fieldErr("min_vehicle_px", "must be >= 0, got %d", c.MinVehiclePx))
+	}
+	if c.MaxVehicles < 1 {
+		errs = append(errs, fieldErr("max_vehicles", "must be >= 1, got %d", c.MaxVehicles))
+	}
+	for view, r := range c.Windshield {
+		if err := r.validate(); err != nil {
+			errs = append(errs, fieldErr("windshield."+view, "%v", err))
+		}
+	}
+	if err := c.PlateRegion.validate(); err != nil {
+		errs = append(errs, fieldErr("plate_region", "%v", err))
+	}
+	switch c.DriverSide {
+	case "left", "right":
+	default:
+		errs = append(errs, fieldErr("driver_side", "%q is not left or right", c.DriverSide))
+	}
+	switch c.DefaultView {
+	case pipeline.ViewFront, pipeline.ViewOverhead, pipeline.ViewRear:
+	default:
+		errs = append(errs, fieldErr("default_view", "%q is not front, overhead or rear", c.DefaultView))
+	}
+	if c.PlateCandidates < 1 {
+		errs = append(errs, fieldErr("plate_candidates", "must be >= 1, got %d", c.PlateCandidates))
+	}
+	if c.MaxPixels < 1 {
+		errs = append(errs, fieldErr("max_pixels", "must be >= 1, got %d", c.MaxPixels))
+	}
+	if c.JPEGQuality < 1 || c.JPEGQuality > 100 {
+		errs = append(errs, fieldErr("jpeg_quality", "must be in 1..100, got %d", c.JPEGQuality))
+	}
+	switch c.FaceMask {
+	case "pixelate", "fill":
+	default:
+		errs = append(errs, fieldErr("face_mask", "%q is not pixelate or fill", c.FaceMask))
+	}
+	return errors.Join(errs...)
+}
+
+func (r Region) validate() error {
+	if !(r.X >= 0 && r.Y >= 0 && r.W > 0 && r.H > 0 && r.X+r.W <= 1.0001 && r.Y+r.H <= 1.0001) {
+		return fmt.Errorf("region %+v must lie inside 0..1 with w, h > 0", r)
+	}
+	return nil
+}
+
+func isOffenceKind(k string) bool {
+	for _, o := range pipeline.OffenceKinds {
+		if o == k {
+			return true
+		}
+	}
+	return false
+}
