@@ -67,10 +67,28 @@ func cmdServe(ctx context.Context, args []string) error {
 	return nil
 }
 
-// startRoles starts the stage roles inside serve and returns the web UI handler.
+// startRoles starts every stage role inside serve and returns the web UI handler.
 func startRoles(ctx context.Context, rt *runtime, g *group) (http.Handler, error) {
 	rt.health.Add("models", func(context.Context) error { return checkModels(rt.cfg.Models.Cache) })
-	return nil, nil
+	if err := startIngestRole(ctx, rt, g); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	factory, err := newAnalyzerFactory(rt.cfg)
+	switch {
+	case errors.Is(err, errNoStageGraph):
+		rt.log.Warn("detect role not started", "err", err)
+	case err != nil:
+		return nil, fmt.Errorf("detect: %w", err)
+	default:
+		if err := startDetectRole(ctx, rt, g, factory); err != nil {
+			return nil, fmt.Errorf("detect: %w", err)
+		}
+	}
+	app, err := startReviewRole(ctx, rt, g, os.Stdout)
+	if err != nil {
+		return nil, fmt.Errorf("review: %w", err)
+	}
+	return app, nil
 }
 
 // cmdHealthcheck is the container HEALTHCHECK: a GET that exits 0 on 200.

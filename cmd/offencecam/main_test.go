@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -13,7 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crossborder/offencecam/internal/natsx/natstest"
+	"github.com/crossborder/offencecam/internal/objstore"
+	"github.com/crossborder/offencecam/internal/objstore/objstoretest"
 	"github.com/crossborder/offencecam/internal/testenv"
+	"github.com/crossborder/offencecam/pipeline"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -164,4 +169,36 @@ func TestUnknownCommandIsAUsageError(t *testing.T) {
 	require.ErrorAs(t, err, &ee)
 	assert.Equal(t, 2, ee.ExitCode())
 	assert.Contains(t, string(out), "unknown command")
+}
+
+func TestServeJoinsExternalNATSAndS3(t *testing.T) {
+	testenv.ModelFile(t, "yolox_nano.onnx")
+	ns := natstest.Start(t, nil)
+	s3 := objstoretest.StartVersity(t, objstoretest.VersityOptions{})
+	env := []string{
+		"OFFENCECAM_MODELS_CACHE=" + testenv.ModelCache(),
+		"OFFENCECAM_S3_ACCESS_KEY=" + s3.AccessKey, "OFFENCECAM_S3_SECRET_KEY=" + s3.SecretKey,
+	}
+	endpoint := s3.Endpoint
+	if !strings.Contains(endpoint, "://") {
+		endpoint = "http://" + endpoint
+	}
+	cmd, addr := startServe(t, env, "--data", t.TempDir(), "--nats-url", ns.ClientURL(), "--s3-endpoint", endpoint)
+	var code int
+	var body string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		if code, body = httpGet(t, "http://"+addr+"/readyz"); code == 200 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling an external process
+	}
+	require.Equal(t, 200, code, body)
+
+	// The buckets were made on the external S3 server, not in a local directory.
+	store, err := objstore.NewS3(s3)
+	require.NoError(t, err)
+	_, err = store.List(context.Background(), pipeline.BucketEvidence, "", objstore.ListOptions{Limit: 1})
+	require.NoError(t, err)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, cmd.Wait())
 }

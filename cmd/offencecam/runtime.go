@@ -133,9 +133,9 @@ func openStore(cfg config.Config) (objstore.Store, error) {
 		}
 		return s, nil
 	}
-	s, err := objstore.NewS3(objstore.S3Config{
-		Endpoint: cfg.S3.Endpoint, AccessKey: cfg.S3.AccessKey, SecretKey: cfg.S3.SecretKey, Region: cfg.S3.Region,
-	})
+	sc := objstore.DefaultS3Config()
+	sc.Endpoint, sc.AccessKey, sc.SecretKey, sc.Region = cfg.S3.Endpoint, cfg.S3.AccessKey, cfg.S3.SecretKey, cfg.S3.Region
+	s, err := objstore.NewS3(sc)
 	if err != nil {
 		return nil, fmt.Errorf("s3: %w", err)
 	}
