@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	_ "time/tzdata" // Europe/Brussels must resolve on minimal images too
 
@@ -60,6 +61,7 @@ type Connector struct {
 	ledger  string // ledger path in local mode
 
 	fetchWait time.Duration
+	ready     atomic.Bool
 }
 
 type metrics struct {
@@ -163,6 +165,14 @@ func New(deps Deps, cfg Config) (*Connector, error) {
 	return c, nil
 }
 
+// Ready reports whether Run is consuming FINES, for /readyz.
+func (c *Connector) Ready() error {
+	if !c.ready.Load() {
+		return errors.New("platform: not consuming FINES")
+	}
+	return nil
+}
+
 // Catalogue is the catalogue in use.
 func (c *Connector) Catalogue() *Catalogue { return c.cat }
 
@@ -213,6 +223,8 @@ func (c *Connector) Run(ctx context.Context) error {
 		s = h
 	}
 	defer s.close()
+	c.ready.Store(true)
+	defer c.ready.Store(false)
 
 	var wg sync.WaitGroup
 	for range c.cfg.Concurrency {
