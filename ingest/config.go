@@ -79,7 +79,8 @@ type Config struct {
 	// {lane} {direction} {view} {passage} {yyyy} {mm} {dd} {hh} {mi} {ss} {ts} {ext} {any}.
 	KeyTemplates []string `yaml:"key_templates"`
 	// SidecarExt is the extension of the sidecar JSON object next to an image (x.jpg →
-	// x.json); empty disables sidecars. Objects with this extension are never frames.
+	// x.json); empty disables sidecars. Objects with this extension are never frames. It is
+	// not looked for when the user metadata already gives the camera and the capture time.
 	SidecarExt string `yaml:"sidecar_ext"`
 	// MetadataGrace is how long an object whose camera or capture time is still unknown is
 	// left for a sidecar to arrive before it is quarantined (the listing retries it).

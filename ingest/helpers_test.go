@@ -169,7 +169,16 @@ func startService(t testing.TB, ns *natstest.Server, store objstore.Store, cfg C
 		return runErr
 	}
 	t.Cleanup(func() { _ = stop() })
-	waitFor(t, 20*time.Second, "ingest ready", func() bool { return svc.Ready() == nil })
+	var lastErr error
+	t.Cleanup(func() {
+		if t.Failed() && lastErr != nil {
+			t.Logf("last Ready error: %v", lastErr)
+		}
+	})
+	waitFor(t, 20*time.Second, "ingest ready", func() bool {
+		lastErr = svc.Ready()
+		return lastErr == nil
+	})
 	return svc, reg, stop
 }
 

@@ -20,11 +20,6 @@ type fields struct {
 	Passage    string
 }
 
-func (f fields) complete() bool {
-	return f.Camera != "" && f.CapturedAt != "" && f.Site != "" && f.Lane != "" &&
-		f.Direction != "" && f.View != "" && f.Passage != ""
-}
-
 // Capture-time provenance, kept in the Frame as "captured_at_source" (an extra field) so a
 // reviewer can tell a camera clock from an upload time.
 const (

@@ -57,6 +57,15 @@ func (r *recentSet) has(id string) bool {
 	return ok
 }
 
+// reset forgets everything, as a restarted process would.
+func (r *recentSet) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.set)
+	clear(r.ring)
+	r.next = 0
+}
+
 func (r *recentSet) add(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

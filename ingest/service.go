@@ -131,9 +131,8 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	s.running.Store(true)
-	defer s.running.Store(false)
-
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	for range s.cfg.Workers {
 		wg.Go(func() { s.worker(ctx) })
@@ -143,10 +142,19 @@ func (s *Service) Run(ctx context.Context) error {
 		var err error
 		sub, err = s.subscribe(ctx)
 		if err != nil {
+			stopped := ctx.Err() != nil
+			cancel()
 			wg.Wait()
+			if stopped {
+				return nil
+			}
 			return err
 		}
 	}
+	// Ready only once the server knows the subscription: an event published after Ready
+	// reports nil is never missed.
+	s.running.Store(true)
+	defer s.running.Store(false)
 	if s.cfg.ListInterval > 0 {
 		wg.Go(func() { s.listLoop(ctx) })
 	}
@@ -212,6 +220,10 @@ func (s *Service) subscribe(ctx context.Context) (*nats.Subscription, error) {
 	if err := sub.SetPendingLimits(1_000_000, 512<<20); err != nil {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("ingest: pending limits: %w", err)
+	}
+	if err := s.retry(ctx, "subscribe", func(context.Context) error { return s.nc.FlushTimeout(5 * time.Second) }); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("ingest: subscribe %s: %w", s.cfg.EventSubject, err)
 	}
 	return sub, nil
 }
@@ -461,7 +473,9 @@ func (s *Service) markSeen(ctx context.Context, id, value string) error {
 func (s *Service) describe(ctx context.Context, bucket, key, etag string, info objstore.ObjectInfo) (pipeline.Frame, *Rejection, error) {
 	user := fromUserMetadata(info.Metadata)
 	var side fields
-	if s.cfg.SidecarExt != "" && !user.complete() {
+	// A camera that names itself and its capture time in the upload's metadata does not use
+	// sidecars; not looking for one saves a request per frame.
+	if s.cfg.SidecarExt != "" && (user.Camera == "" || user.CapturedAt == "") {
 		var rej *Rejection
 		var err error
 		side, rej, err = s.readSidecar(ctx, bucket, key)

@@ -43,6 +43,9 @@ func TestProcessBuildsFramesFromEveryMetadataSource(t *testing.T) {
 	put(t, st, "up/a.json", []byte(`{"camera":"cam2","view":"rear","lane":"9"}`), nil)
 	put(t, st, "up/a.jpg", img, map[string]string{"camera": "cam1", "captured_at": "2026-11-27T08:15:30.5+01:00",
 		"view": "overhead", "passage-id": "P1", "Lane": "2"})
+	// 1b. user metadata without a capture time: the sidecar fills the gaps, user fields win
+	put(t, st, "up/c.json", []byte(`{"camera":"cam2","lane":9,"captured_at":"2026-11-27T06:00:00Z","passage":"Q"}`), nil)
+	put(t, st, "up/c.jpg", img, map[string]string{"camera": "cam1", "lane": "2"})
 	// 2. sidecar only
 	put(t, st, "side/b.json", []byte(`{"camera_id":"cam2","captured_at":"2026-11-27T07:15:31Z","lane":3,"passage_id":"P1"}`), nil)
 	put(t, st, "side/b.jpg", img, nil)
@@ -51,13 +54,13 @@ func TestProcessBuildsFramesFromEveryMetadataSource(t *testing.T) {
 	// 4. key template with a date only: capture time is the upload time, and says so
 	put(t, st, "cam1/2026/11/27/p8/front.jpg", img, nil)
 
-	for _, k := range []string{"up/a.jpg", "side/b.jpg", "cam3/20261127T081530.250_p7_rear.jpg", "cam1/2026/11/27/p8/front.jpg"} {
+	for _, k := range []string{"up/a.jpg", "up/c.jpg", "side/b.jpg", "cam3/20261127T081530.250_p7_rear.jpg", "cam1/2026/11/27/p8/front.jpg"} {
 		out, err := svc.process(ctx, ref(k, pipeline.SourceEvent))
 		require.NoError(t, err)
 		require.Equal(t, OutcomePublished, out, k)
 	}
 	frames := allFrames(t, ns.JS)
-	require.Len(t, frames, 4)
+	require.Len(t, frames, 5)
 	byKey := map[string]pipeline.Frame{}
 	for _, f := range frames {
 		byKey[f.Key] = f
@@ -80,6 +83,13 @@ func TestProcessBuildsFramesFromEveryMetadataSource(t *testing.T) {
 	assert.Equal(t, pipeline.SourceEvent, a.Source)
 	assert.Equal(t, pipeline.FrameID("frames", "up/a.jpg", a.ETag), a.ID)
 	assert.JSONEq(t, `"metadata"`, string(a.Extra["captured_at_source"]))
+
+	c1 := byKey["up/c.jpg"]
+	assert.Equal(t, "cam1", c1.Camera, "user metadata wins over the sidecar")
+	assert.Equal(t, "2", c1.Lane)
+	assert.Equal(t, "e40-km12-Q", c1.PassageID, "the sidecar fills what user metadata lacks")
+	assert.True(t, c1.CapturedAt.Equal(time.Date(2026, 11, 27, 6, 0, 0, 0, time.UTC)))
+	assert.JSONEq(t, `"sidecar"`, string(c1.Extra["captured_at_source"]))
 
 	b := byKey["side/b.jpg"]
 	assert.Equal(t, "cam2", b.Camera)
@@ -111,7 +121,7 @@ func TestProcessBuildsFramesFromEveryMetadataSource(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, OutcomeDuplicate, out)
 	}
-	assert.Len(t, allFrames(t, ns.JS), 4)
+	assert.Len(t, allFrames(t, ns.JS), 5)
 }
 
 func TestPassageWindowLinksViewsWithoutPassageID(t *testing.T) {
@@ -154,7 +164,7 @@ func TestSeenKVDeduplicatesBeyondTheStreamWindow(t *testing.T) {
 		ack, err := ns.JS.Publish(ctx, "frames.zz-probe", []byte("{}"), jetstream.WithMsgID(id))
 		return err == nil && !ack.Duplicate
 	})
-	svc.recent = newRecentSet(16) // a restarted process has no memory of its own
+	svc.recent.reset() // a restarted process has no memory of its own
 	out, err = svc.process(ctx, ref(info.Key, pipeline.SourceListing))
 	require.NoError(t, err)
 	assert.Equal(t, OutcomeDuplicate, out, "the seen KV recognises the object")
@@ -298,7 +308,7 @@ func TestListingFindsLateUploadsBeforeTheCheckpoint(t *testing.T) {
 	ck, _ := json.Marshal(listCheckpoint{StartAfter: "cam1/2026/11/27/m3/front.jpg", PassStarted: time.Now()})
 	_, err = kv.Put(ctx, checkpointKey("frames"), ck)
 	require.NoError(t, err)
-	svc.recent = newRecentSet(16)
+	svc.recent.reset()
 	put(t, st, "cam1/2026/11/27/m9/front.jpg", testJPEG(t), nil)
 	q, err = svc.ListPass(ctx)
 	require.NoError(t, err)
@@ -335,9 +345,11 @@ func TestImageWaitsForItsSidecar(t *testing.T) {
 	svc.announce(ctx, ObjectRef{Bucket: "frames", Keys: []string{"up/late.json"}, Source: pipeline.SourceEvent})
 	waitFor(t, 10*time.Second, "the image to be published", func() bool { return streamMsgs(t, ns.JS) == 1 })
 
+	// Past the grace (a second process configured without one), the orphan is quarantined.
 	put(t, st, "up/orphan.jpg", testJPEG(t), nil)
-	svc.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
-	out, err = svc.process(ctx, ref("up/orphan.jpg", pipeline.SourceListing))
+	cfg.MetadataGrace = 0
+	svc2, _, _ := startService(t, ns, st, cfg, t.TempDir())
+	out, err = svc2.process(ctx, ref("up/orphan.jpg", pipeline.SourceListing))
 	require.NoError(t, err)
 	assert.Equal(t, OutcomeQuarantined, out)
 	q, err := st.Stat(ctx, pipeline.BucketQuarantine, "up/orphan.jpg")
