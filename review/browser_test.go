@@ -2,6 +2,8 @@ package review
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,7 +11,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/chromedp/chromedp/kb"
 	"github.com/crossborder/offencecam/internal/testenv"
 	"github.com/crossborder/offencecam/pipeline"
 	"github.com/crossborder/offencecam/review/audit"
@@ -48,7 +49,9 @@ func newBrowser(t *testing.T) context.Context {
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, cancelB := chromedp.NewContext(actx)
 	// The first call starts the browser for bctx's lifetime; later calls get a deadline.
+	start := time.Now()
 	require.NoError(t, chromedp.Do(bctx), "start chromium")
+	t.Logf("chromium started in %v", time.Since(start).Round(time.Millisecond))
 	tctx, cancelT := context.WithTimeout(bctx, 3*time.Minute)
 	t.Cleanup(func() { cancelT(); cancelB(); cancelA() })
 	return tctx
@@ -100,7 +103,8 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 // corrected plate, the auditor's page shows both decisions, and the UI switches to Dutch
 // and back.
 func TestBrowserTwoStageReview(t *testing.T) {
-	h := newHarness(t, nil, nil)
+	// A short lease, so that the page's renewal is seen within the test.
+	h := newHarness(t, nil, func(c *Config) { c.LeaseDuration = 9 * time.Second })
 	h.addUser("anna", pw, "fr", "reviewer")
 	h.addUser("bart", pw, "nl", "reviewer")
 	h.addUser("olga", pw, "en", "auditor")
@@ -128,6 +132,14 @@ func TestBrowserTwoStageReview(t *testing.T) {
 	assert.Equal(t, id, text(t, ctx, "#case-id"))
 	assert.Equal(t, "27/11/2026 09:15:00", text(t, ctx, "#captured"), "dates in Europe/Brussels")
 	assert.Contains(t, text(t, ctx, "#shortcuts"), "confirmer")
+	// The open page renews the lease (every third of its duration) without any action.
+	leased, _, err := h.svc.Cases().Get(h.ctx, id)
+	require.NoError(t, err)
+	require.NotNil(t, leased.Lease)
+	require.Eventually(t, func() bool {
+		c, _, err := h.svc.Cases().Get(h.ctx, id)
+		return err == nil && c.Lease != nil && c.Lease.Holder == "anna" && c.Lease.Expires.After(leased.Lease.Expires)
+	}, 20*time.Second, 100*time.Millisecond, "lease renewed by the page")
 	// Zoom with the keyboard, and the original for this role.
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("+")))
 	transform := eval[string](t, ctx, `document.getElementById('main-image').style.transform`)
@@ -136,36 +148,34 @@ func TestBrowserTwoStageReview(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("o")))
 	assert.Contains(t, transform, "scale(1.5)")
 	assert.Equal(t, "/evidence/"+id+"/1", src)
+	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("0")))
 	screenshot(t, ctx, "case-fr.png")
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Clear(chromedp.ID("plate")),
 		chromedp.SendKeys(chromedp.ID("plate"), "2-xyz-987"),
 		chromedp.Click(chromedp.ID("confirm")),
-		chromedp.WaitVisible(chromedp.ID("flash")),
-		chromedp.WaitVisible(chromedp.ID("queue-title")),
 	))
-	assert.Equal(t, "Décision enregistrée.", text(t, ctx, "#flash"))
+	waitText(t, ctx, "#flash", "Décision enregistrée.")
+	waitText(t, ctx, "#queue-title", "File de contrôle")
 	h.waitState(id, cases.FirstConfirmed)
 
 	// The same reviewer is never offered the second stage.
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.Click(chromedp.ID("next-case")),
-		chromedp.WaitVisible(chromedp.ID("flash")),
-	))
-	assert.Contains(t, text(t, ctx, "#flash"), "Aucun dossier")
+	click(t, ctx, "next-case")
+	waitText(t, ctx, "#flash", "Aucun dossier")
 
 	// Switch to Dutch and back.
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("lang-nl")), chromedp.WaitVisible(chromedp.ID("queue-title"))))
-	assert.Equal(t, "Controlewachtrij", text(t, ctx, "#queue-title"))
+	click(t, ctx, "lang-nl")
+	waitText(t, ctx, "#queue-title", "Controlewachtrij")
 	assert.Equal(t, "Volgend dossier N", strings.Join(strings.Fields(text(t, ctx, "#next-case")), " "))
 	screenshot(t, ctx, "queue-nl.png")
 	a, _, err := h.svc.Accounts().Get(h.ctx, "anna")
 	require.NoError(t, err)
 	assert.Equal(t, "nl", a.Lang, "the choice is stored on the account")
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("lang-fr")), chromedp.WaitVisible(chromedp.ID("queue-title"))))
-	assert.Equal(t, "File de contrôle", text(t, ctx, "#queue-title"))
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login-form"))))
+	click(t, ctx, "lang-fr")
+	waitText(t, ctx, "#queue-title", "File de contrôle")
+	click(t, ctx, "logout")
+	waitText(t, ctx, "#login-title", "")
 
 	// Reviewer B, in Dutch, confirms with the keyboard.
 	browserLogin(t, ctx, base, "bart")
@@ -179,11 +189,8 @@ func TestBrowserTwoStageReview(t *testing.T) {
 	assert.Equal(t, "2XYZ987", plate, "the second reviewer sees the corrected plate")
 	assert.Equal(t, "Tweede controle", text(t, ctx, "#stage"))
 	screenshot(t, ctx, "case-second-nl.png")
-	require.NoError(t, chromedp.Do(ctx,
-		chromedp.KeyEvent("c"),
-		chromedp.WaitVisible(chromedp.ID("flash")),
-	))
-	assert.Equal(t, "Beslissing geregistreerd.", text(t, ctx, "#flash"))
+	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("c")))
+	waitText(t, ctx, "#flash", "Beslissing geregistreerd.")
 	h.waitState(id, cases.Confirmed)
 
 	// Exactly one FINES message, with the corrected plate and both decisions.
@@ -200,9 +207,8 @@ func TestBrowserTwoStageReview(t *testing.T) {
 	assert.Equal(t, "bart", fr.Decisions[1].Reviewer)
 
 	// The auditor sees both decisions and the image views in the trail.
-	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent(kb.Escape)))
-	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"/queue"), chromedp.WaitVisible(chromedp.ID("logout")),
-		chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login-form"))))
+	click(t, ctx, "logout")
+	waitText(t, ctx, "#login-title", "")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.ID("user"), "olga"),
 		chromedp.SendKeys(chromedp.ID("password"), pw),
@@ -226,6 +232,51 @@ func TestBrowserTwoStageReview(t *testing.T) {
 		trail = append(trail, r.Event.Actor+":"+r.Event.From+">"+r.Event.To)
 	}
 	assert.Equal(t, []string{"system:review:>pending", "anna:pending>first_confirmed", "bart:first_confirmed>confirmed"}, trail)
+}
+
+// waitText waits until the element's text contains want: after a click that navigates, the
+// old page still matches a selector for a moment, so waiting for visibility is not enough.
+func waitText(t *testing.T, ctx context.Context, sel, want string) {
+	t.Helper()
+	js, _ := json.Marshal(sel)
+	w, _ := json.Marshal(want)
+	expr := fmt.Sprintf(`(function(){ var e = document.querySelector(%s); return !!e && e.textContent.indexOf(%s) >= 0; })()`, js, w)
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+	for time.Now().Before(deadline) {
+		// A navigation in progress aborts the poll ("target navigated"); poll the new page.
+		pctx, cancel := context.WithDeadline(ctx, deadline)
+		_, err = chromedp.Run(pctx, chromedp.Poll[bool](expr))
+		cancel()
+		if err == nil {
+			return
+		}
+		<-tick.C
+	}
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	t.Fatalf("waiting for %q in %s: %v (at %s)", want, sel, err, loc)
+}
+
+// click clicks the element with this id, retrying when the page replaced its DOM between
+// the lookup and the click (chromedp reports a stale node id then).
+func click(t *testing.T, ctx context.Context, id string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var err error
+	for time.Now().Before(deadline) {
+		cctx, cancel := context.WithDeadline(ctx, deadline)
+		err = chromedp.Do(cctx, chromedp.Click(chromedp.ID(id)))
+		cancel()
+		if err == nil {
+			return
+		}
+		<-tick.C
+	}
+	t.Fatalf("click #%s: %v", id, err)
 }
 
 func eval[T any](t *testing.T, ctx context.Context, expr string) T {
