@@ -75,8 +75,8 @@ func TestRectifyPerspective(t *testing.T) {
 			}
 		}
 	}
-	check(50, 50, [3]uint8{0, 0, 255})    // red left half
-	check(150, 50, [3]uint8{0, 255, 0})   // green right half
+	check(50, 50, [3]uint8{0, 0, 255})     // red left half
+	check(150, 50, [3]uint8{0, 255, 0})    // green right half
 	check(100, 4, [3]uint8{255, 255, 255}) // white band on top
 
 	// Corners given rotated by 180° turn the plate upside down: red comes out on the right.

@@ -22,15 +22,58 @@ const (
 )
 
 // Letterbox resizes src (BGR or grey, 8-bit) to the model input of spec, a float32 NCHW
-// tensor [N C H W] with fixed H and W, and writes one image straight into dst (the first
+// tensor [N C H W] of the size InputSize gives, and writes one image straight into dst (the first
 // C×H×W values: pass dst[i*C*H*W:] for batch item i). Colour order, scale, mean/std, resize
 // mode and pad value come from spec. PadValue is a pixel value (0–255) normalised like the
 // pixels; Mean and Std are per tensor channel, in the tensor's colour order.
 func Letterbox(src gocv.Mat, dst []float32, spec *models.Tensor) (Transform, error) {
-	if spec == nil || len(spec.Shape) != 4 {
-		return Transform{}, errors.New("imgproc: letterbox: spec needs a 4-axis shape")
+	w, h, err := InputSize(spec, src.Cols(), src.Rows())
+	if err != nil {
+		return Transform{}, err
 	}
-	return LetterboxTo(src, dst, spec, int(spec.Shape[3]), int(spec.Shape[2]))
+	return LetterboxTo(src, dst, spec, w, h)
+}
+
+// InputSize is the model input width and height for a srcW×srcH image: the fixed H and W of
+// spec's shape, or for dynamic axes the manifest's rule: limit_side (longer side scaled down
+// to at most limit_side, never up, each side then rounded to a multiple of `multiple`, at
+// least one multiple: PaddleOCR's DetResizeForTest) or pad_width (fixed H, W = max(pad_width,
+// ceil(H × aspect)): PaddleOCR recognition). Call it before Session.SetInputShape.
+func InputSize(spec *models.Tensor, srcW, srcH int) (w, h int, err error) {
+	if spec == nil || len(spec.Shape) != 4 {
+		return 0, 0, errors.New("imgproc: input size: spec needs a 4-axis shape")
+	}
+	if srcW < 1 || srcH < 1 {
+		return 0, 0, fmt.Errorf("imgproc: input size: source %dx%d", srcW, srcH)
+	}
+	hAxis, wAxis := 2, 3
+	if spec.Layout == "NHWC" {
+		hAxis, wAxis = 1, 2
+	}
+	h, w = int(spec.Shape[hAxis]), int(spec.Shape[wAxis])
+	if h > 0 && w > 0 {
+		return w, h, nil
+	}
+	switch {
+	case spec.LimitSide > 0 && h < 0 && w < 0:
+		r := 1.0
+		if long := max(srcW, srcH); long > spec.LimitSide {
+			r = float64(spec.LimitSide) / float64(long)
+		}
+		w, h = int(float64(srcW)*r), int(float64(srcH)*r)
+		if m := spec.Multiple; m > 0 {
+			w = max(m, int(math.Round(float64(w)/float64(m)))*m)
+			h = max(m, int(math.Round(float64(h)/float64(m)))*m)
+		}
+		return max(w, 1), max(h, 1), nil
+	case spec.PadWidth > 0 && h > 0 && w < 0:
+		w = max(spec.PadWidth, int(math.Ceil(float64(h)*float64(srcW)/float64(srcH))))
+		if m := spec.Multiple; m > 0 {
+			w = (w + m - 1) / m * m
+		}
+		return w, h, nil
+	}
+	return 0, 0, fmt.Errorf("imgproc: input size: shape %v has dynamic axes and the spec gives no limit_side or pad_width", spec.Shape)
 }
 
 // LetterboxTo is Letterbox at an explicit size w×h, for models with dynamic H and W
@@ -118,10 +161,11 @@ func LetterboxTo(src gocv.Mat, dst []float32, spec *models.Tensor, w, h int) (Tr
 // ResizeNHWC writes one image into a uint8 NHWC tensor [N H W C] (fast-plate-ocr: RGB, plain
 // resize to 128×64, no normalisation), dst being the first H×W×C bytes.
 func ResizeNHWC(src gocv.Mat, dst []uint8, spec *models.Tensor) (Transform, error) {
-	if spec == nil || len(spec.Shape) != 4 {
-		return Transform{}, errors.New("imgproc: resize NHWC: spec needs a 4-axis shape")
+	w, h, err := InputSize(spec, src.Cols(), src.Rows())
+	if err != nil {
+		return Transform{}, err
 	}
-	return ResizeNHWCTo(src, dst, spec, int(spec.Shape[2]), int(spec.Shape[1]))
+	return ResizeNHWCTo(src, dst, spec, w, h)
 }
 
 // ResizeNHWCTo is ResizeNHWC at an explicit size w×h.

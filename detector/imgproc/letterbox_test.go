@@ -236,3 +236,48 @@ func TestTransformRoundTrip(t *testing.T) {
 		t.Fatalf("clamp %v", b)
 	}
 }
+
+func TestInputSizeDynamic(t *testing.T) {
+	det := &models.Tensor{Type: "float32", Shape: []int64{-1, 3, -1, -1}, Layout: "NCHW", Resize: "stretch", LimitSide: 960, Multiple: 32}
+	rec := &models.Tensor{Type: "float32", Shape: []int64{-1, 3, 48, -1}, Layout: "NCHW", Resize: "keep-ratio-pad", PadWidth: 320}
+	plate := &models.Tensor{Type: "uint8", Shape: []int64{-1, 64, 128, 3}, Layout: "NHWC"}
+	for _, tc := range []struct {
+		spec         *models.Tensor
+		sw, sh       int
+		wantW, wantH int
+	}{
+		{det, 1920, 1080, 960, 544}, // 960x540 → 540 rounds to 544
+		{det, 300, 90, 288, 96},     // never scaled up; 90 → 96
+		{det, 20, 10, 32, 32},       // at least one multiple
+		{rec, 200, 50, 320, 48},     // ceil(48*4)=192 < 320
+		{rec, 800, 40, 960, 48},     // ceil(48*20)=960
+		{plate, 500, 100, 128, 64},  // fixed
+		{yoloxSpec(), 1920, 1080, 416, 416},
+	} {
+		w, h, err := InputSize(tc.spec, tc.sw, tc.sh)
+		if err != nil || w != tc.wantW || h != tc.wantH {
+			t.Errorf("InputSize(%v, %dx%d) = %dx%d, %v; want %dx%d", tc.spec.Shape, tc.sw, tc.sh, w, h, err, tc.wantW, tc.wantH)
+		}
+	}
+	if _, _, err := InputSize(&models.Tensor{Shape: []int64{1, 3, -1, -1}}, 10, 10); err == nil {
+		t.Error("dynamic axes without a rule accepted")
+	}
+	// Letterbox on a dynamic recognition spec pads the right with pad_value, normalised.
+	src := testMat(t) // 200x100 → height 48, width 96 of 320
+	defer src.Close()
+	rec.Scale, rec.Mean, rec.Std, rec.PadValue = 1.0/255, []float64{0.5}, []float64{0.5}, 127.5
+	dst := make([]float32, 3*48*320)
+	tr, err := Letterbox(src, dst, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.DstW != 320 || tr.ContentW != 96 {
+		t.Fatalf("rec transform %+v", tr)
+	}
+	if v := at(dst, 320, 48, 1, 200, 20); v != 0 {
+		t.Fatalf("rec pad = %v, want 0 (127.5 normalised)", v)
+	}
+	if v := at(dst, 320, 48, 0, 20, 20); v != 1 {
+		t.Fatalf("rec blue = %v, want 1", v)
+	}
+}
