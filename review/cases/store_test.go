@@ -38,7 +38,7 @@ type env struct {
 	ctx   context.Context
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	srv := natstest.Start(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -59,7 +59,7 @@ func detection(id string, at time.Time) pipeline.Detection {
 }
 
 // seed stores a case directly in the given state (bypassing the workflow) for table tests.
-func (e *env) seed(t *testing.T, id string, st State, first string) {
+func (e *env) seed(t testing.TB, id string, st State, first string) {
 	t.Helper()
 	created, err := e.store.CreateFromDetection(e.ctx, detection(id, e.clock.Now()))
 	require.NoError(t, err)
