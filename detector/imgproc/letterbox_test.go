@@ -281,3 +281,21 @@ func TestInputSizeDynamic(t *testing.T) {
 		t.Fatalf("rec blue = %v, want 1", v)
 	}
 }
+
+// Preprocessing writes into the caller's buffer: a handful of small allocations per frame
+// (Mat headers, the transform), none per pixel or per row.
+func TestLetterboxAllocations(t *testing.T) {
+	frame := gocv.NewMatWithSizeFromScalar(gocv.NewScalar(10, 20, 30, 0), 1080, 1920, gocv.MatTypeCV8UC3)
+	defer frame.Close()
+	dst := make([]float32, 3*416*416)
+	spec := yoloxSpec()
+	allocs := testing.AllocsPerRun(5, func() {
+		if _, err := Letterbox(frame, dst, spec); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 16 {
+		t.Fatalf("%v allocations per Letterbox", allocs)
+	}
+	t.Logf("%v allocations per Letterbox", allocs)
+}

@@ -361,15 +361,24 @@ func (s *Session) Run(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ort: model %s: run: %w", s.name, err)
 	}
-	var stop func() bool
+	var (
+		stop       func() bool
+		terminated chan struct{}
+	)
 	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { s.runOpts.Terminate() })
+		terminated = make(chan struct{})
+		stop = context.AfterFunc(ctx, func() {
+			s.runOpts.Terminate()
+			close(terminated)
+		})
 	}
 	start := time.Now()
 	err := s.sess.RunWithOptions(s.inValue, s.outVals, s.runOpts)
 	d := time.Since(start)
 	if stop != nil && !stop() {
-		// The terminate flag was (or is being) set: clear it so the next Run is not killed.
+		// The cancel hook ran or is running: wait until it has set the terminate flag, then
+		// clear it, so the flag cannot kill the next Run.
+		<-terminated
 		s.runOpts.UnsetTerminate()
 	}
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -512,5 +513,29 @@ func TestBuiltinManifestsMatchModelFiles(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no built-in model manifest checked")
+	}
+}
+
+// A deadline that passes during a Run terminates it; the next Run is not affected.
+func TestRunTerminatedMidway(t *testing.T) {
+	s := openModel(t, "ppocr-det", DefaultOptions())
+	if err := s.SetInputShape(1, 3, 960, 960); err != nil { // ~100 ms or more per Run
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	err := s.Run(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Run past its deadline: %v", err)
+	}
+	// The error carries ONNX Runtime's own message: the run was stopped inside ORT.
+	if !strings.Contains(strings.ToLower(err.Error()), "terminate") {
+		t.Fatalf("error %q does not come from a terminated run", err)
+	}
+	if err := s.Run(context.Background()); err != nil {
+		t.Fatalf("Run after a terminated one: %v", err)
+	}
+	if n, _ := s.RunStats(); n != 1 {
+		t.Fatalf("%d runs counted, want 1", n)
 	}
 }
