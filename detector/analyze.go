@@ -266,6 +266,11 @@ func (g *Graph) analyzeView(ctx context.Context, in View, tm timer) (*view, erro
 			v.vehicles = append(v.vehicles, vehicle{det: d})
 		}
 	}
+	if len(v.vehicles) == 0 && g.cfg.WholeFrameVehicle {
+		// Cameras are framed on the vehicle: when the scene model sees none (a close-up
+		// fills the frame), the frame itself is searched for the plate.
+		v.vehicles = append(v.vehicles, vehicle{det: fdet{Box: imgproc.Box{X2: float64(info.Width), Y2: float64(info.Height)}, Class: -1}})
+	}
 	for i := range v.vehicles {
 		if err := g.analyzeVehicle(ctx, v, &v.vehicles[i], phones, windshields, tm); err != nil {
 			return v, err
@@ -527,6 +532,9 @@ func plateResult(p *pipeline.Plate) platetext.Result {
 }
 
 func (md *model) className(id int) string {
+	if id < 0 {
+		return "unknown"
+	}
 	for _, c := range md.m.Classes {
 		if c.ID == id {
 			return c.Name
@@ -547,7 +555,9 @@ func toRect(b imgproc.Box) decode.Rect { return decode.Rect{X: b.X1, Y: b.Y1, W:
 
 func area(b imgproc.Box) float64 { return max(0, b.W()) * max(0, b.H()) }
 
-func inside(b imgproc.Box, x, y float64) bool { return x >= b.X1 && x <= b.X2 && y >= b.Y1 && y <= b.Y2 }
+func inside(b imgproc.Box, x, y float64) bool {
+	return x >= b.X1 && x <= b.X2 && y >= b.Y1 && y <= b.Y2
+}
 
 // sub is the region r (fractions) of box b.
 func sub(b imgproc.Box, r Region) imgproc.Box {

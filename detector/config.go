@@ -31,6 +31,9 @@ type Config struct {
 	MinVehiclePx int `yaml:"min_vehicle_px"`
 	// MaxVehicles bounds the vehicles examined per view (largest first).
 	MaxVehicles int `yaml:"max_vehicles"`
+	// WholeFrameVehicle treats the whole frame as the vehicle (class "unknown", score 0)
+	// when the scene model finds none, so close-ups still get a plate read.
+	WholeFrameVehicle bool `yaml:"whole_frame_vehicle"`
 	// Windshield is the geometric prior per camera view (front, overhead, rear), used when
 	// the scene model has no windshield class.
 	Windshield map[string]Region `yaml:"windshield"`
@@ -104,8 +107,9 @@ func DefaultConfig() Config {
 			Scene: 0.3, NMS: 0.45, Phone: 0.2, Seatbelt: 0.5, PlateConfidence: 0.3, Face: 0.8,
 			Offence: map[string]float64{pipeline.OffencePhone: 0.35, pipeline.OffenceSeatbelt: 0.6},
 		},
-		MinVehiclePx: 48,
-		MaxVehicles:  8,
+		MinVehiclePx:      48,
+		MaxVehicles:       8,
+		WholeFrameVehicle: true,
 		Windshield: map[string]Region{
 			// Oncoming vehicles seen from the front: the glass spans the upper middle of the box.
 			pipeline.ViewFront:    {X: 0.08, Y: 0.12, W: 0.84, H: 0.38},

@@ -121,6 +121,11 @@ func (md *model) feed(img gocv.Mat) (imgproc.Transform, error) {
 	if err != nil {
 		return imgproc.Transform{}, fmt.Errorf("model %s: %w", md.m.Name, err)
 	}
+	return md.feedAt(img, w, h)
+}
+
+// feedAt is feed at an explicit input size (models with dynamic H and W).
+func (md *model) feedAt(img gocv.Mat, w, h int) (imgproc.Transform, error) {
 	in := md.m.Input
 	if in.Layout == "NHWC" {
 		if err := md.s.SetInputShape(1, int64(h), int64(w), 3); err != nil {
