@@ -126,6 +126,11 @@ func TestBadInputTypedErrors(t *testing.T) {
 	truncatedPNG := encodePNGStd(t, greyImage(100, 100))
 	truncatedPNG = truncatedPNG[:len(truncatedPNG)/2]
 
+	// The real JPEG with its frame header patched to claim 60000x60000 (3.6 GP).
+	hugeJPEG := append([]byte(nil), real...)
+	sof := findMarker(t, hugeJPEG, 0xC0)
+	hugeJPEG[sof+5], hugeJPEG[sof+6], hugeJPEG[sof+7], hugeJPEG[sof+8] = 0xEA, 0x60, 0xEA, 0x60
+
 	cases := []struct {
 		name string
 		data []byte
@@ -143,6 +148,7 @@ func TestBadInputTypedErrors(t *testing.T) {
 		{"png bomb 100000x100000", pngWithIHDR(100000, 100000, 8, 2), ErrTooLarge},
 		{"png 20000x20000 over 100 MP", pngWithIHDR(20000, 20000, 8, 2), ErrTooLarge},
 		{"png 0x10", pngWithIHDR(0, 10, 8, 2), ErrCorrupt},
+		{"jpeg claiming 60000x60000", hugeJPEG, ErrTooLarge},
 		{"png bad colour type", pngWithIHDR(10, 10, 8, 5), ErrCorrupt},
 	}
 	for _, tc := range cases {
@@ -163,14 +169,33 @@ func TestBadInputTypedErrors(t *testing.T) {
 	}
 }
 
-func findSOS(t *testing.T, jpg []byte) int {
+func findSOS(t *testing.T, jpg []byte) int { return findMarker(t, jpg, 0xDA) }
+
+func findMarker(t *testing.T, jpg []byte, marker byte) int {
+	t.Helper()
 	for i := 2; i+1 < len(jpg); i++ {
-		if jpg[i] == 0xFF && jpg[i+1] == 0xDA {
+		if jpg[i] == 0xFF && jpg[i+1] == marker {
 			return i
 		}
 	}
-	t.Fatal("no SOS marker")
+	t.Fatalf("no 0x%02X marker", marker)
 	return 0
+}
+
+func TestDecodePalettePNG(t *testing.T) {
+	pal := image.NewPaletted(image.Rect(0, 0, 20, 10), color.Palette{color.RGBA{0, 0, 0, 255}, color.RGBA{10, 200, 30, 255}})
+	pal.SetColorIndex(3, 4, 1)
+	m, info, err := Decode(encodePNGStd(t, pal), DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if info.Channels != 3 || info.BitDepth > 8 {
+		t.Fatalf("palette info %+v", info)
+	}
+	if v := m.GetVecbAt(4, 3); v[0] != 30 || v[1] != 200 || v[2] != 10 {
+		t.Fatalf("palette pixel %v, want BGR [30 200 10]", v)
+	}
 }
 
 func TestHeaderPixelLimitConfigurable(t *testing.T) {
