@@ -322,13 +322,14 @@ func (c *Connector) handle(ctx context.Context, msg jetstream.Msg, s sink) {
 		wait := c.backoff(attempt+int(max(delivery, 1)-1), res.retryAfter)
 		log.Warn("fine record not delivered, will retry", "attempt", attempt, "outcome", res.outcome,
 			"status", res.status, "message", res.message, "retry_in", wait)
-		c.audit(ctx, log, f.CaseID, delivery, attempt, res, s.mode(), wait, false)
 		if res.retryAfter > 0 {
 			// The platform named a time: hand the message back to the server with that
-			// delay, so the promise holds even if this process dies meanwhile.
+			// delay first, so the promise holds even if this process dies meanwhile.
 			c.abandonFor(log, msg, wait)
+			c.audit(ctx, log, f.CaseID, delivery, attempt, res, s.mode(), wait, false)
 			return
 		}
+		c.audit(ctx, log, f.CaseID, delivery, attempt, res, s.mode(), wait, false)
 		until := time.Now().Add(wait)
 		if !sleepCtx(ctx, wait) {
 			// Shutdown mid-backoff: the redelivery keeps the rest of the wait, so a
