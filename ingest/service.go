@@ -205,7 +205,8 @@ func (s *Service) subscribe(ctx context.Context) (*nats.Subscription, error) {
 		refs, err := ParseEvent(msg.Data)
 		if err != nil {
 			s.metrics.badEvents.Inc()
-			s.log.Warn("unreadable S3 event", "subject", msg.Subject, "err", err, "bytes", len(msg.Data))
+			s.log.Warn("unreadable S3 event; kept in the DLQ", "subject", msg.Subject, "err", err, "bytes", len(msg.Data))
+			s.deadLetter(ctx, msg, err)
 		}
 		for _, r := range refs {
 			if r.Bucket != s.cfg.Bucket {
@@ -226,6 +227,22 @@ func (s *Service) subscribe(ctx context.Context) (*nats.Subscription, error) {
 		return nil, fmt.Errorf("ingest: subscribe %s: %w", s.cfg.EventSubject, err)
 	}
 	return sub, nil
+}
+
+// deadLetter keeps a notification ingest cannot read in the DLQ stream, with the reason, so
+// an operator can see what a misconfigured server sends. Best effort: the listing still finds
+// the object the notification was about.
+func (s *Service) deadLetter(ctx context.Context, msg *nats.Msg, reason error) {
+	e := pipeline.NewDLQEntry("ingest", reason.Error(), "", msg.Subject, 0, 0, msg.Data, s.now())
+	data, err := json.Marshal(e)
+	if err == nil {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err = s.js.Publish(pctx, pipeline.DLQSubject("ingest"), data)
+	}
+	if err != nil {
+		s.log.Error("DLQ publish failed", "err", err)
+	}
 }
 
 // announce queues an announced object. A sidecar is not a frame, but it may be the last
@@ -359,7 +376,7 @@ func (s *Service) process(ctx context.Context, r ObjectRef) (Outcome, error) {
 	var img ImageInfo
 	if rej == nil {
 		var gone bool
-		img, gone, err = s.validate(ctx, r.Bucket, key, info.Size)
+		img, gone, err = s.validate(ctx, r.Bucket, key, etag, info.Size)
 		if err != nil {
 			if rj, ok := AsRejection(err); ok {
 				rej = rj
@@ -581,13 +598,16 @@ func (s *Service) readSidecar(ctx context.Context, bucket, key string) (fields, 
 	return f, nil, nil
 }
 
+// errSuperseded: the key was overwritten after the Stat; the version this call is about no
+// longer exists, and the new one is announced on its own.
+var errSuperseded = errors.New("object overwritten since it was announced")
+
 // validate reads the object once through ValidateImage; a read failure half-way is retried
-// from the start.
-func (s *Service) validate(ctx context.Context, bucket, key string, size int64) (ImageInfo, bool, error) {
-	var img ImageInfo
+// from the start. gone reports the object (this version of it) no longer exists.
+func (s *Service) validate(ctx context.Context, bucket, key, etag string, size int64) (img ImageInfo, gone bool, _ error) {
 	var rej *Rejection
 	err := s.retry(ctx, "get", func(ctx context.Context) error {
-		rc, _, err := s.store.Get(ctx, bucket, key)
+		rc, ginfo, err := s.store.Get(ctx, bucket, key)
 		if errors.Is(err, objstore.ErrNotFound) {
 			return permanent(err)
 		}
@@ -595,6 +615,9 @@ func (s *Service) validate(ctx context.Context, bucket, key string, size int64) 
 			return err
 		}
 		defer rc.Close()
+		if ge := NormalizeETag(ginfo.ETag); ge != "" && ge != etag {
+			return permanent(errSuperseded)
+		}
 		img, err = ValidateImage(rc, size, s.cfg.Limits)
 		if r, ok := AsRejection(err); ok {
 			rej = r
@@ -603,7 +626,7 @@ func (s *Service) validate(ctx context.Context, bucket, key string, size int64) 
 		return err
 	})
 	switch {
-	case errors.Is(err, objstore.ErrNotFound):
+	case errors.Is(err, objstore.ErrNotFound), errors.Is(err, errSuperseded):
 		return img, true, nil
 	case err != nil:
 		return img, false, err

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -355,4 +357,65 @@ func TestImageWaitsForItsSidecar(t *testing.T) {
 	q, err := st.Stat(ctx, pipeline.BucketQuarantine, "up/orphan.jpg")
 	require.NoError(t, err)
 	assert.Equal(t, ReasonUnknownCamera, q.Metadata["reason"])
+}
+
+func TestUnreadableEventGoesToTheDLQAndEventsKeepFlowing(t *testing.T) {
+	ns := natstest.Start(t, nil)
+	st := newLocalStore(t)
+	svc, _, _ := startService(t, ns, st, testConfig("local.events"), t.TempDir())
+	require.NoError(t, ns.NC.Publish("local.events", []byte(`{"Records":[{"eventName":`)))
+	info := put(t, st, "cam1/2026/11/27/p1/front.jpg", testJPEG(t), nil)
+	ev := fmt.Sprintf(`{"Records":[{"eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":"frames"},"object":{"key":%q,"eTag":%q}}},`+
+		`{"eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":"other-bucket"},"object":{"key":"x.jpg"}}}]}`, info.Key, info.ETag)
+	require.NoError(t, ns.NC.Publish("local.events", []byte(ev)))
+	waitFor(t, 10*time.Second, "the good event's frame", func() bool { return streamMsgs(t, ns.JS) == 1 })
+	assert.Equal(t, 1.0, counter(svc.metrics.badEvents))
+
+	dlq, err := ns.JS.Stream(context.Background(), pipeline.StreamDLQ)
+	require.NoError(t, err)
+	m, err := dlq.GetLastMsgForSubject(context.Background(), pipeline.DLQSubject("ingest"))
+	require.NoError(t, err)
+	e, err := pipeline.Decode[pipeline.DLQEntry](m.Data)
+	require.NoError(t, err)
+	assert.Equal(t, "ingest", e.Stage)
+	assert.Contains(t, e.Reason, "bad S3 event")
+	assert.Equal(t, []byte(`{"Records":[{"eventName":`), e.RawData)
+}
+
+// overwritingStore replaces the object with new content just before the first Get, as a
+// camera re-uploading the same key would.
+type overwritingStore struct {
+	objstore.Store
+	once sync.Once
+	data []byte
+}
+
+func (o *overwritingStore) Get(ctx context.Context, bucket, key string) (io.ReadCloser, objstore.ObjectInfo, error) {
+	if strings.HasSuffix(key, ".jpg") {
+		o.once.Do(func() {
+			_, _ = o.Store.Put(ctx, bucket, key, bytes.NewReader(o.data), int64(len(o.data)), objstore.PutOptions{})
+		})
+	}
+	return o.Store.Get(ctx, bucket, key)
+}
+
+func TestOverwrittenObjectIsPublishedOnceUnderItsNewETag(t *testing.T) {
+	ns := natstest.Start(t, nil)
+	v2 := encodePNG(32, 32)
+	st := &overwritingStore{Store: newLocalStore(t), data: v2}
+	svc, _, _ := startService(t, ns, st, testConfig(""), t.TempDir())
+	ctx := context.Background()
+	put(t, st, "cam1/2026/11/27/p1/front.jpg", testJPEG(t), nil)
+	out, err := svc.process(ctx, ref("cam1/2026/11/27/p1/front.jpg", pipeline.SourceEvent))
+	require.NoError(t, err)
+	assert.Equal(t, OutcomeGone, out, "the announced version no longer exists")
+	out, err = svc.process(ctx, ref("cam1/2026/11/27/p1/front.jpg", pipeline.SourceEvent))
+	require.NoError(t, err)
+	assert.Equal(t, OutcomePublished, out)
+	f := allFrames(t, ns.JS)
+	require.Len(t, f, 1)
+	assert.Equal(t, "png", f[0].Format, "the frame is the new content, under its own ETag")
+	cur, err := st.Stat(ctx, "frames", f[0].Key)
+	require.NoError(t, err)
+	assert.Equal(t, NormalizeETag(cur.ETag), f[0].ETag)
 }

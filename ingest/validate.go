@@ -73,9 +73,13 @@ func (t *tailReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
 	if n > 0 {
 		t.n += int64(n)
-		t.tail = append(t.tail, p[:n]...)
-		if len(t.tail) > 2*tailKeep {
-			t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailKeep:]...)
+		if n >= tailKeep {
+			t.tail = append(t.tail[:0], p[n-tailKeep:n]...)
+		} else {
+			t.tail = append(t.tail, p[:n]...)
+			if len(t.tail) > 2*tailKeep {
+				t.tail = append(t.tail[:0], t.tail[len(t.tail)-tailKeep:]...)
+			}
 		}
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
