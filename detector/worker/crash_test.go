@@ -88,8 +88,8 @@ func TestWorkerChildProcess(t *testing.T) {
 	require.NoError(t, w.Run(ctx))
 }
 
-// The worker process is SIGKILLed while every analyser is busy (one of them between
-// publishing a Detection and acking its frames), then a new worker takes over: every frame
+// The worker process is SIGKILLed while every analyser is busy and one passage sits between
+// publishing its Detection and acking its frames, then a new worker takes over: every frame
 // ends as a Detection with evidence or deleted, and no passage has two Detections.
 func TestKilledMidBatchThenRestarted(t *testing.T) {
 	if os.Getenv(childEnv) != "" {
@@ -120,7 +120,9 @@ func TestKilledMidBatchThenRestarted(t *testing.T) {
 		flagged[p] = lbl == "flagged"
 	}
 
-	spec, err := json.Marshal(childSpec{NATSURL: e.ns.ClientURL(), S3: e.s3, Config: cfg, Allow: 4})
+	// Five analyses complete: more than there are clean passages, so at least one flagged
+	// passage reaches its publish (and stops there); every later analysis blocks.
+	spec, err := json.Marshal(childSpec{NATSURL: e.ns.ClientURL(), S3: e.s3, Config: cfg, Allow: 5})
 	require.NoError(t, err)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestWorkerChildProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
@@ -147,12 +149,12 @@ func TestKilledMidBatchThenRestarted(t *testing.T) {
 	}()
 	blocked, publishedBeforeKill := 0, ""
 	deadline := time.After(60 * time.Second)
-	for blocked < cfg.Concurrency {
+	for blocked < cfg.Concurrency || publishedBeforeKill == "" {
 		select {
 		case l, ok := <-lines:
 			require.True(t, ok, "child exited early")
 			switch {
-			case strings.HasPrefix(l, "BLOCKED "):
+			case strings.HasPrefix(l, "BLOCKED analysis "):
 				blocked++
 			case strings.HasPrefix(l, "PUBLISHED "):
 				publishedBeforeKill = strings.TrimPrefix(l, "PUBLISHED ")
@@ -161,7 +163,8 @@ func TestKilledMidBatchThenRestarted(t *testing.T) {
 			t.Fatal("the child never had all its analysers busy")
 		}
 	}
-	// Every analyser of the child is mid-passage: kill it there.
+	// Every analyser of the child is mid-passage, and one passage sits between its publish
+	// and its ack: kill it there.
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	killed = true
 	_ = cmd.Wait()

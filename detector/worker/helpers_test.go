@@ -120,7 +120,7 @@ type env struct {
 	s3    objstore.S3Config // set when store is S3
 }
 
-func newEnv(t *testing.T, s3 bool) *env {
+func newEnv(t testing.TB, s3 bool) *env {
 	t.Helper()
 	e := &env{ns: natstest.Start(t, nil)}
 	if s3 {
@@ -143,7 +143,7 @@ func newEnv(t *testing.T, s3 bool) *env {
 var captured = time.Date(2026, 11, 27, 8, 15, 0, 0, time.UTC)
 
 // putFrame uploads bytes as a camera would and publishes the Frame as ingest would.
-func (e *env) putFrame(t *testing.T, camera, passage, view string, data []byte) pipeline.Frame {
+func (e *env) putFrame(t testing.TB, camera, passage, view string, data []byte) pipeline.Frame {
 	t.Helper()
 	ctx := context.Background()
 	key := fmt.Sprintf("%s/2026/11/27/%s/%s.jpg", camera, passage, view)
@@ -158,7 +158,7 @@ func (e *env) putFrame(t *testing.T, camera, passage, view string, data []byte) 
 	return f
 }
 
-func (e *env) publishFrame(t *testing.T, f pipeline.Frame) {
+func (e *env) publishFrame(t testing.TB, f pipeline.Frame) {
 	t.Helper()
 	b, err := json.Marshal(f)
 	require.NoError(t, err)
@@ -185,7 +185,7 @@ type running struct {
 	stop func() error
 }
 
-func (e *env) start(t *testing.T, cfg Config, factory func() (detector.Analyzer, error), setup ...func(*Worker)) *running {
+func (e *env) start(t testing.TB, cfg Config, factory func() (detector.Analyzer, error), setup ...func(*Worker)) *running {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -219,7 +219,7 @@ func (e *env) start(t *testing.T, cfg Config, factory func() (detector.Analyzer,
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -233,7 +233,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 // streamMsgs reads every message still in a stream.
-func (e *env) streamMsgs(t *testing.T, name string) []*jetstream.RawStreamMsg {
+func (e *env) streamMsgs(t testing.TB, name string) []*jetstream.RawStreamMsg {
 	t.Helper()
 	ctx := context.Background()
 	s, err := e.ns.JS.Stream(ctx, name)
@@ -255,7 +255,7 @@ func (e *env) streamMsgs(t *testing.T, name string) []*jetstream.RawStreamMsg {
 	return out
 }
 
-func (e *env) streamCount(t *testing.T, name string) uint64 {
+func (e *env) streamCount(t testing.TB, name string) uint64 {
 	t.Helper()
 	s, err := e.ns.JS.Stream(context.Background(), name)
 	require.NoError(t, err)
@@ -266,7 +266,7 @@ func (e *env) streamCount(t *testing.T, name string) uint64 {
 
 // detections groups the messages on DETECTIONS by passage id (every message, so a passage
 // published twice shows twice).
-func (e *env) detections(t *testing.T) map[string][]pipeline.Detection {
+func (e *env) detections(t testing.TB) map[string][]pipeline.Detection {
 	t.Helper()
 	out := map[string][]pipeline.Detection{}
 	for _, m := range e.streamMsgs(t, pipeline.StreamDetections) {
@@ -278,7 +278,7 @@ func (e *env) detections(t *testing.T) map[string][]pipeline.Detection {
 	return out
 }
 
-func (e *env) dlq(t *testing.T) []pipeline.DLQEntry {
+func (e *env) dlq(t testing.TB) []pipeline.DLQEntry {
 	t.Helper()
 	var out []pipeline.DLQEntry
 	for _, m := range e.streamMsgs(t, pipeline.StreamDLQ) {
@@ -290,7 +290,7 @@ func (e *env) dlq(t *testing.T) []pipeline.DLQEntry {
 	return out
 }
 
-func (e *env) objects(t *testing.T, bucket string) []objstore.ObjectInfo {
+func (e *env) objects(t testing.TB, bucket string) []objstore.ObjectInfo {
 	t.Helper()
 	var out []objstore.ObjectInfo
 	after := ""
@@ -305,7 +305,7 @@ func (e *env) objects(t *testing.T, bucket string) []objstore.ObjectInfo {
 	}
 }
 
-func (e *env) read(t *testing.T, bucket, key string) ([]byte, objstore.ObjectInfo) {
+func (e *env) read(t testing.TB, bucket, key string) ([]byte, objstore.ObjectInfo) {
 	t.Helper()
 	rc, info, err := e.store.Get(context.Background(), bucket, key)
 	require.NoError(t, err, "%s/%s", bucket, key)
@@ -316,7 +316,7 @@ func (e *env) read(t *testing.T, bucket, key string) ([]byte, objstore.ObjectInf
 }
 
 // checkEvidence asserts every evidence object of d exists and hashes as recorded.
-func (e *env) checkEvidence(t *testing.T, d pipeline.Detection) {
+func (e *env) checkEvidence(t testing.TB, d pipeline.Detection) {
 	t.Helper()
 	require.NotEmpty(t, d.Evidence)
 	kinds := map[string]int{}
@@ -335,7 +335,7 @@ func (e *env) checkEvidence(t *testing.T, d pipeline.Detection) {
 	require.Equal(t, 1, kinds[pipeline.EvidenceAnnotated])
 }
 
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+func counter(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)

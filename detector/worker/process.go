@@ -55,12 +55,52 @@ type original struct {
 }
 
 // process takes one passage to its end: published, deleted, dead-lettered or handed back.
-func (w *Worker) process(ctx context.Context, a detector.Analyzer, p *passage) {
+func (w *Worker) process(ctx context.Context, p *passage, stop <-chan struct{}) {
+	select {
+	case w.readAhead <- struct{}{}:
+	case <-stop:
+		w.handBack(p.items)
+		return
+	}
+	origs, prefix, ok := w.prepare(ctx, p)
+	if !ok {
+		<-w.readAhead
+		return
+	}
+	var a detector.Analyzer
+	select {
+	case a = <-w.pool:
+		<-w.readAhead
+	case <-stop:
+		<-w.readAhead
+		w.handBack(heldOf(origs))
+		return
+	}
+	res, good, ok := w.decide(ctx, a, origs)
+	w.pool <- a
+	if !ok {
+		return
+	}
+	for _, o := range good {
+		o.data = nil // only the hash and the object info are needed from here on
+	}
+	for stage, ms := range res.Detection.TimingsMS {
+		w.m.stage.WithLabelValues(stage).Observe(ms / 1000)
+	}
+	if !res.Detection.Flagged {
+		w.finishClean(ctx, p, good)
+		return
+	}
+	w.finishFlagged(ctx, p, prefix, good, res)
+}
+
+// prepare reads the passage's frames. ok is false when nothing is left to analyse: the
+// passage was handed back, dead-lettered, or found already published.
+func (w *Worker) prepare(ctx context.Context, p *passage) (origs []*original, prefix string, ok bool) {
 	sortItems(p.items)
-	prefix := evidencePrefix(p)
+	prefix = evidencePrefix(p)
 	log := w.log.With("passage", p.id)
 
-	var origs []*original
 	var missing []*held
 	for _, h := range p.items {
 		o, err := w.readFrame(ctx, h)
@@ -74,7 +114,7 @@ func (w *Worker) process(ctx context.Context, a detector.Analyzer, p *passage) {
 		case err != nil:
 			// S3 unreachable, throttled, a read cut short: the whole passage comes back later.
 			w.retry(ctx, p.items, "s3_read", err)
-			return
+			return nil, "", false
 		}
 		origs = append(origs, o)
 	}
@@ -82,7 +122,7 @@ func (w *Worker) process(ctx context.Context, a detector.Analyzer, p *passage) {
 		published, err := w.alreadyPublished(ctx, prefix, missing)
 		if err != nil {
 			w.retry(ctx, p.items, "s3_read", err)
-			return
+			return nil, "", false
 		}
 		if published {
 			// A crash hit between deleting the originals and acking: finish that.
@@ -90,20 +130,18 @@ func (w *Worker) process(ctx context.Context, a detector.Analyzer, p *passage) {
 			for _, o := range origs {
 				if err := w.deps.Store.Delete(ctx, o.h.frame.Bucket, o.h.frame.Key); err != nil {
 					w.retry(ctx, p.items, "s3_delete", err)
-					return
+					return nil, "", false
 				}
 			}
 			w.ackAll(p.items, resultFlagged)
-			return
+			return nil, "", false
 		}
 		for _, h := range missing {
 			log.Warn("frame object is gone from the store; nothing to analyse", "frame", h.frame.ID)
 			w.ackAll([]*held{h}, resultMissing)
 		}
 	}
-	if len(origs) > 0 {
-		w.analyzeAndFinish(ctx, a, p, prefix, origs)
-	}
+	return origs, prefix, len(origs) > 0
 }
 
 var errChanged = errors.New("frame object changed after ingest")
@@ -181,7 +219,10 @@ func heldOf(origs []*original) []*held {
 	return hs
 }
 
-func (w *Worker) analyzeAndFinish(ctx context.Context, a detector.Analyzer, p *passage, prefix string, origs []*original) {
+// decide analyses the views on a; ok is false when the passage was dead-lettered or handed
+// back. A permanent error of a multi-view passage is narrowed down to the bad views, and the
+// others are analysed again without them (good is what the result covers).
+func (w *Worker) decide(ctx context.Context, a detector.Analyzer, origs []*original) (res detector.Result, good []*original, ok bool) {
 	res, err, panicked := w.analyze(ctx, a, viewsOf(origs))
 	switch {
 	case panicked:
@@ -189,18 +230,17 @@ func (w *Worker) analyzeAndFinish(ctx context.Context, a detector.Analyzer, p *p
 			w.deadLetter(ctx, o.h, "panic", err.Error(), true)
 		}
 		w.m.passages.WithLabelValues(resultFailed).Inc()
-		return
+		return res, nil, false
 	case err != nil && ctx.Err() != nil:
 		w.handBack(heldOf(origs)) // stopping: not the frame's fault
-		return
+		return res, nil, false
 	case err != nil && permanentReason(err) != "":
 		if len(origs) == 1 {
 			w.deadLetter(ctx, origs[0].h, permanentReason(err), err.Error(), true)
 			w.m.passages.WithLabelValues(resultFailed).Inc()
-			return
+			return res, nil, false
 		}
 		// One bad view must not sink the others: find it by analysing each alone.
-		var good []*original
 		for _, o := range origs {
 			_, verr, vpanic := w.analyze(ctx, a, viewsOf([]*original{o}))
 			switch {
@@ -218,24 +258,18 @@ func (w *Worker) analyzeAndFinish(ctx context.Context, a detector.Analyzer, p *p
 				w.deadLetter(ctx, o.h, permanentReason(err), err.Error(), true)
 			}
 			w.m.passages.WithLabelValues(resultFailed).Inc()
-			return
+			return res, nil, false
 		}
-		if len(good) > 0 {
-			w.analyzeAndFinish(ctx, a, p, prefix, good)
+		if len(good) == 0 {
+			w.m.passages.WithLabelValues(resultFailed).Inc()
+			return res, nil, false
 		}
-		return
+		return w.decide(ctx, a, good)
 	case err != nil:
 		w.retry(ctx, heldOf(origs), "analysis", err)
-		return
+		return res, nil, false
 	}
-	for stage, ms := range res.Detection.TimingsMS {
-		w.m.stage.WithLabelValues(stage).Observe(ms / 1000)
-	}
-	if !res.Detection.Flagged {
-		w.finishClean(ctx, p, origs)
-		return
-	}
-	w.finishFlagged(ctx, p, prefix, origs, res)
+	return res, origs, true
 }
 
 // finishClean deletes (or schedules the deletion of) the frames, then acks them.

@@ -45,6 +45,13 @@ type Worker struct {
 	slots  chan struct{} // one token per held message: bounds what is fetched
 	readyQ chan *passage // passages complete or done waiting, for the analysers
 
+	// Each passage runs on its own goroutine: read, analyse, store and publish. Only the
+	// analysis needs one of the Concurrency analysers (pool), so object-store and NATS
+	// round trips never leave an analyser idle; readAhead lets one passage per analyser
+	// have its bytes read while it waits, which bounds the images held in memory.
+	pool      chan detector.Analyzer
+	readAhead chan struct{}
+
 	mu      sync.Mutex
 	held    map[*held]struct{} // every un-acked message this worker holds, for progress acks
 	waiting map[string]*passage
@@ -105,10 +112,12 @@ func New(deps Deps, cfg Config) (*Worker, error) {
 	}
 	w := &Worker{
 		cfg: cfg, deps: deps, log: deps.Log.With("stage", "detect"), m: m,
-		slots:   make(chan struct{}, cfg.MaxInFlight),
-		readyQ:  make(chan *passage, cfg.MaxInFlight),
-		held:    map[*held]struct{}{},
-		waiting: map[string]*passage{},
+		slots:     make(chan struct{}, cfg.MaxInFlight),
+		readyQ:    make(chan *passage, cfg.MaxInFlight),
+		pool:      make(chan detector.Analyzer, cfg.concurrency()),
+		readAhead: make(chan struct{}, cfg.concurrency()),
+		held:      map[*held]struct{}{},
+		waiting:   map[string]*passage{},
 	}
 	w.setReady(errNotStarted)
 	return w, nil
@@ -134,15 +143,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		return errors.New("detect: Run called twice")
 	}
 	n := w.cfg.concurrency()
-	analyzers := make([]detector.Analyzer, n)
-	for i := range analyzers {
+	for i := range n {
 		a, err := w.deps.NewAnalyzer()
 		if err != nil {
 			err = fmt.Errorf("detect: analyser %d of %d: %w", i+1, n, err)
 			w.setReady(err)
 			return err
 		}
-		analyzers[i] = a
+		w.pool <- a
 	}
 	if err := w.setup(ctx); err != nil {
 		w.setReady(err)
@@ -168,14 +176,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cancelBg()
 
 	stop := make(chan struct{})
-	var analysts sync.WaitGroup
-	for _, a := range analyzers {
-		analysts.Add(1)
-		go func() {
-			defer analysts.Done()
-			w.analyst(workCtx, a, stop)
-		}()
-	}
+	var passages sync.WaitGroup
+	dispatched := make(chan struct{})
+	go func() {
+		defer close(dispatched)
+		w.dispatch(workCtx, stop, &passages)
+	}()
 	progressStop := make(chan struct{})
 	var bg sync.WaitGroup
 	bg.Add(1)
@@ -196,8 +202,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	// Stop: hand back what waits, let analyses finish within the grace, then cancel them.
 	w.handBackWaiting()
 	close(stop)
+	<-dispatched
 	done := make(chan struct{})
-	go func() { analysts.Wait(); close(done) }()
+	go func() { passages.Wait(); close(done) }()
 	grace := time.NewTimer(w.cfg.ShutdownGrace)
 	select {
 	case <-done:
@@ -444,8 +451,8 @@ func (w *Worker) handBack(items []*held) {
 	}
 }
 
-// analyst runs passages on its own Analyzer until stop.
-func (w *Worker) analyst(ctx context.Context, a detector.Analyzer, stop <-chan struct{}) {
+// dispatch starts a goroutine per passage until stop.
+func (w *Worker) dispatch(ctx context.Context, stop <-chan struct{}, passages *sync.WaitGroup) {
 	for {
 		// Prefer stopping: a passage queued at shutdown is handed back, not started.
 		select {
@@ -457,7 +464,11 @@ func (w *Worker) analyst(ctx context.Context, a detector.Analyzer, stop <-chan s
 		case <-stop:
 			return
 		case p := <-w.readyQ:
-			w.process(ctx, a, p)
+			passages.Add(1)
+			go func() {
+				defer passages.Done()
+				w.process(ctx, p, stop)
+			}()
 		}
 	}
 }

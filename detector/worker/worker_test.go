@@ -115,7 +115,10 @@ func TestFramesEndAsDetectionOrDeleted(t *testing.T) {
 			assert.Equal(t, float64(len(flagged)+len(clean)),
 				counter(t, r.reg, "offencecam_detector_stage_seconds", map[string]string{"stage": "scene"}))
 			assert.Greater(t, counter(t, r.reg, "offencecam_detector_evidence_bytes_total", nil), 0.0)
-			assert.Greater(t, counter(t, r.reg, "offencecam_detector_batch_size", nil), 0.0)
+			// A pull request is counted when it ends (full, or batch_wait later).
+			waitFor(t, 5*time.Second, "batch sizes observed", func() bool {
+				return counter(t, r.reg, "offencecam_detector_batch_size", nil) > 0
+			})
 			waitFor(t, 5*time.Second, "consumer gauges polled", func() bool {
 				return counter(t, r.reg, "offencecam_detector_consumer_ack_pending", nil) == 0
 			})
@@ -275,13 +278,16 @@ func TestMaxDeliverEndsInDLQViaAdvisory(t *testing.T) {
 func TestLongAnalysisIsNotRedelivered(t *testing.T) {
 	e := newEnv(t, false)
 	factory, an := newTestAnalyzerFactory()
-	an.slowFor = 3500 * time.Millisecond
+	an.slowFor = 5 * time.Second
 	cfg := testConfig()
-	cfg.AckWait = time.Second
+	cfg.AckWait = 2 * time.Second // the analysis takes 2.5 of them
+	cfg.ProgressInterval = 250 * time.Millisecond
 	cfg.PassageWait = 0
 	r := e.start(t, cfg, factory)
 	e.putFrame(t, "cam1", "s1", pipeline.ViewFront, img("slow", "s1"))
-	waitFor(t, 20*time.Second, "slow frame processed", func() bool { return e.streamCount(t, pipeline.StreamFrames) == 0 })
+	waitFor(t, 20*time.Second, "slow frame processed", func() bool {
+		return counter(t, r.reg, "offencecam_detector_frames_total", map[string]string{"result": "clean"}) == 1 && e.streamCount(t, pipeline.StreamFrames) == 0
+	})
 
 	assert.EqualValues(t, 1, an.calls.Load(), "analysed once")
 	ci, err := r.w.cons.Info(context.Background())
