@@ -110,6 +110,19 @@ func TestEveryPageRendersInEveryLanguage(t *testing.T) {
 	res, body := c.do(http.MethodGet, "/audit?case="+id, nil, nil)
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Contains(t, string(body), "1ABC234 → 1ABC235")
+	// Per user: only that user's entries (login, the decision), from the AUDIT stream.
+	res, body = c.api(http.MethodGet, "/api/audit?user=rev", nil)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	var trail struct {
+		Events []struct{ Event pipeline.AuditEvent } `json:"events"`
+	}
+	require.NoError(t, json.Unmarshal(body, &trail))
+	var actions []string
+	for _, e := range trail.Events {
+		assert.Equal(t, "rev", e.Event.Actor)
+		actions = append(actions, e.Event.Action)
+	}
+	assert.Equal(t, []string{"login", "decision_first"}, actions)
 	// The supervisor API reports throughput and precision.
 	res, body = c.api(http.MethodGet, "/api/supervisor", nil)
 	require.Equal(t, http.StatusOK, res.StatusCode)

@@ -495,25 +495,9 @@ func (s *Store) ApplyFineResult(ctx context.Context, r pipeline.FineResult) erro
 	return fmt.Errorf("fine result for %q: %w after retries", r.CaseID, ErrConflict)
 }
 
-// Transition is the raw state change for callers that build their own mutation (tests and
-// administrative repair); it goes through the same table, revision check and audit.
-func (s *Store) Transition(ctx context.Context, id string, rev uint64, to State, actor Actor, reason string) (*Case, uint64, error) {
-	c, cur, err := s.Get(ctx, id)
-	if err != nil {
-		return nil, 0, err
-	}
-	if cur != rev {
-		return nil, 0, fmt.Errorf("case %q read at %d, now at %d: %w", id, rev, cur, ErrConflict)
-	}
-	return s.transition(ctx, c, rev, to, actor, "transition", reason, func(n *Case) {
-		if c.State == Pending && to == FirstConfirmed {
-			n.FirstReviewer = actor.Name
-		}
-	})
-}
-
-// TransitionCase is Transition on a case already read at rev (the caller's copy is not
-// re-read, so a concurrent writer's change surfaces as ErrConflict).
+// TransitionCase is the raw state change of a case read at rev, for administrative repair and
+// tests; it goes through the same table, revision check and audit as decisions (the copy is
+// not re-read, so a concurrent writer's change surfaces as ErrConflict).
 func (s *Store) TransitionCase(ctx context.Context, c *Case, rev uint64, to State, actor Actor, reason string) (*Case, uint64, error) {
 	return s.transition(ctx, c, rev, to, actor, "transition", reason, func(n *Case) {
 		if c.State == Pending && to == FirstConfirmed {
