@@ -3,6 +3,7 @@ package platform
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/crossborder/offencecam/pipeline"
@@ -170,7 +171,7 @@ func (b *Builder) Build(f pipeline.FineRecord) (Record, error) {
 			TimeZone: b.zone.String(),
 		},
 		Place:     Place{Site: f.Site},
-		Vehicle:   Vehicle{Plate: f.Plate, Country: f.Country},
+		Vehicle:   Vehicle{Plate: normPlate(f.Plate), Country: strings.ToUpper(strings.TrimSpace(f.Country))},
 		Evidence:  []EvidenceRef{},
 		Reviews:   []Review{},
 		Models:    []ModelRef{},
@@ -247,4 +248,16 @@ func (b *Builder) Build(f pipeline.FineRecord) (Record, error) {
 		r.Models = append(r.Models, ModelRef{Name: m.Name, Version: m.Version, Role: m.Role})
 	}
 	return r, nil
+}
+
+// normPlate drops the separators a reviewer may type when correcting a plate ("1-ABC-234",
+// "1 abc 234") and upper-cases it; anything else stays, for the schema to judge.
+func normPlate(p string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '-', '.', '\u00b7', '\t':
+			return -1
+		}
+		return r
+	}, strings.ToUpper(p))
 }

@@ -1,8 +1,10 @@
 package platform
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -195,6 +197,29 @@ func TestBuildRecordCarriesWhatANoticeStates(t *testing.T) {
 	assert.Equal(t, b1, b2)
 }
 
+func TestPlateIsNormalisedBeforeTheSchema(t *testing.T) {
+	s, err := CompileSchema()
+	require.NoError(t, err)
+	b := newTestBuilder(t)
+	for in, want := range map[string]string{"1-abc-234": "1ABC234", " 1 ABC 234 ": "1ABC234", "lö-ab·12": "LÖAB12"} {
+		f := validFine("c-p")
+		f.Plate = in
+		f.Country = "be"
+		rec, err := b.Build(f)
+		require.NoError(t, err)
+		assert.Equal(t, want, rec.Vehicle.Plate)
+		assert.Equal(t, "BE", rec.Vehicle.Country)
+		body, _ := json.Marshal(rec)
+		assert.NoError(t, s.Validate(body), in)
+	}
+	f := validFine("c-p")
+	f.Plate = "1ABC/234"
+	rec, err := b.Build(f)
+	require.NoError(t, err)
+	body, _ := json.Marshal(rec)
+	assert.ErrorContains(t, s.Validate(body), "/vehicle/plate")
+}
+
 func TestSchemaRejectsWithLocations(t *testing.T) {
 	s, err := CompileSchema()
 	require.NoError(t, err)
@@ -347,7 +372,10 @@ func TestConfigValidate(t *testing.T) {
 func TestTokenNeverPrinted(t *testing.T) {
 	c := DefaultConfig()
 	c.Token = "very-secret"
-	for _, s := range []string{c.String(), sprintf("%v", c), sprintf("%+v", c)} {
+	var logged bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logged, nil)).Info("start", "config", c)
+	assert.Contains(t, logged.String(), `"token_set":true`)
+	for _, s := range []string{c.String(), sprintf("%v", c), sprintf("%+v", c), logged.String()} {
 		assert.NotContains(t, s, "very-secret")
 	}
 }
