@@ -152,9 +152,14 @@ func (w *inboxWatcher) scan(ctx context.Context) error {
 		wg.Go(func() {
 			defer func() { <-sem }()
 			if err := w.s.ingestFile(ctx, f.path, f.camera); err != nil {
-				if ctx.Err() == nil {
-					w.s.log.Error("inbox file", "path", f.path, "err", err)
+				if ctx.Err() != nil {
+					return
 				}
+				if errors.Is(err, objstore.ErrInvalid) {
+					// The store will never take it: set it aside rather than retry forever.
+					err = w.setAside(f.path, err)
+				}
+				w.s.log.Error("inbox file not ingested", "path", f.path, "err", err)
 				return
 			}
 			mu.Lock()
@@ -169,10 +174,30 @@ func (w *inboxWatcher) scan(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// failedDir holds dropped files the store refused; hidden, so scans skip it.
+const failedDir = ".failed"
+
+func (w *inboxWatcher) setAside(path string, cause error) error {
+	dst := filepath.Join(w.dir, failedDir, filepath.Base(path))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+		return fmt.Errorf("%w; set aside: %v", cause, err)
+	}
+	if err := os.Rename(path, dst); err != nil {
+		return fmt.Errorf("%w; set aside: %v", cause, err)
+	}
+	w.s.metrics.rejected.WithLabelValues(ReasonRefusedByStore).Inc()
+	return fmt.Errorf("%w; moved to %s", cause, dst)
+}
+
 // inboxKey is where a dropped file is stored: camera, date and the content hash make it
 // unique, and the same content dropped twice lands on the same object version.
 func inboxKey(camera, name, sum string, at time.Time) string {
-	return camera + "/inbox/" + at.UTC().Format("2006/01/02") + "/" + sum[:16] + "-" + name
+	// File names are bytes, keys are UTF-8 of bounded length.
+	name = strings.ToValidUTF8(name, "_")
+	if len(name) > 200 {
+		name = strings.ToValidUTF8(name[len(name)-200:], "_")
+	}
+	return strings.ToValidUTF8(camera, "_") + "/inbox/" + at.UTC().Format("2006/01/02") + "/" + sum[:16] + "-" + name
 }
 
 // ingestFile stores one dropped file (and its sidecar, first) in the frames bucket, processes
@@ -184,7 +209,8 @@ func (s *Service) ingestFile(ctx context.Context, path, camera string) error {
 	}
 	name := filepath.Base(path)
 	key := inboxKey(camera, name, sum, mtime)
-	md := map[string]string{"camera": camera, "source": pipeline.SourceInbox, "file-name": asciiHeader(name)}
+	md := map[string]string{"camera": strings.ToValidUTF8(camera, "_"), "source": pipeline.SourceInbox,
+		"file-name": strings.ToValidUTF8(name, "_")}
 	sidecarPath := ""
 	if ext := s.cfg.SidecarExt; ext != "" {
 		sp := strings.TrimSuffix(path, filepath.Ext(path)) + ext

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,6 +129,12 @@ func TestDropFolderUnknownCameraIsQuarantinedAndRemoved(t *testing.T) {
 	require.NoError(t, os.MkdirAll(dir, 0o750))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.jpg"), testJPEG(t), 0o640))
 	require.NoError(t, os.WriteFile(filepath.Join(data, "inbox", ".hidden.jpg"), []byte("x"), 0o640))
+	// A name that is not UTF-8 (Linux allows any bytes) still becomes a valid key.
+	require.NoError(t, os.WriteFile(filepath.Join(data, "inbox", "cam\xff\xfe 1.jpg"), testJPEG(t), 0o640))
+	waitFor(t, 10*time.Second, "the oddly named file's frame", func() bool { return streamMsgs(t, ns.JS) == 1 })
+	f := allFrames(t, ns.JS)[0]
+	assert.Equal(t, LocalCamera, f.Camera)
+	assert.True(t, strings.HasSuffix(f.Key, "-cam_ 1.jpg"), f.Key)
 	waitFor(t, 10*time.Second, "the file to be quarantined", func() bool {
 		return counter(svc.metrics.rejected.WithLabelValues(ReasonUnknownCamera)) == 1
 	})
@@ -137,5 +144,5 @@ func TestDropFolderUnknownCameraIsQuarantinedAndRemoved(t *testing.T) {
 	})
 	_, err := os.Stat(filepath.Join(data, "inbox", ".hidden.jpg"))
 	assert.NoError(t, err, "hidden files are not taken")
-	assert.Zero(t, streamMsgs(t, ns.JS))
+	assert.Equal(t, uint64(1), streamMsgs(t, ns.JS))
 }

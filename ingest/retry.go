@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"time"
+
+	"github.com/crossborder/offencecam/internal/objstore"
 )
 
 // backoff is capped exponential backoff with full jitter: outages of S3 or NATS must not
@@ -50,6 +52,9 @@ func (s *Service) retry(ctx context.Context, op string, fn func(ctx context.Cont
 		var p permanentError
 		if errors.As(err, &p) {
 			return p.err
+		}
+		if errors.Is(err, objstore.ErrInvalid) {
+			return err // a key or name the store refuses is refused again on every try
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -448,7 +448,7 @@ func (s *Service) resolve(ctx context.Context, r ObjectRef) (objstore.ObjectInfo
 		switch {
 		case err == nil:
 			return info, k, true, nil
-		case errors.Is(err, objstore.ErrNotFound):
+		case errors.Is(err, objstore.ErrNotFound), errors.Is(err, objstore.ErrInvalid):
 			continue
 		default:
 			return info, "", false, err

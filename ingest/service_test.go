@@ -359,11 +359,17 @@ func TestImageWaitsForItsSidecar(t *testing.T) {
 	assert.Equal(t, ReasonUnknownCamera, q.Metadata["reason"])
 }
 
+const cfgWorkers = 8
+
 func TestUnreadableEventGoesToTheDLQAndEventsKeepFlowing(t *testing.T) {
 	ns := natstest.Start(t, nil)
 	st := newLocalStore(t)
 	svc, _, _ := startService(t, ns, st, testConfig("local.events"), t.TempDir())
 	require.NoError(t, ns.NC.Publish("local.events", []byte(`{"Records":[{"eventName":`)))
+	// A key the store refuses (NUL once decoded) must not wedge a worker.
+	for range cfgWorkers {
+		require.NoError(t, ns.NC.Publish("local.events", []byte(`{"Records":[{"eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":"frames"},"object":{"key":"a%00b/"}}}]}`)))
+	}
 	info := put(t, st, "cam1/2026/11/27/p1/front.jpg", testJPEG(t), nil)
 	ev := fmt.Sprintf(`{"Records":[{"eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":"frames"},"object":{"key":%q,"eTag":%q}}},`+
 		`{"eventName":"s3:ObjectCreated:Put","s3":{"bucket":{"name":"other-bucket"},"object":{"key":"x.jpg"}}}]}`, info.Key, info.ETag)

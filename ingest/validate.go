@@ -21,7 +21,10 @@ const (
 	ReasonTruncated     = "truncated"      // the header or the end-of-image marker is missing
 	ReasonDimensions    = "dimensions"     // width/height/pixels outside the limits
 	ReasonUnknownCamera = "unknown_camera" // no camera id, or one not in the registry
-	ReasonBadMetadata   = "bad_metadata"   // unparsable capture time, unknown view, no capture time
+	ReasonBadMetadata   = "bad_metadata"   // unparsable capture time or sidecar, unknown view
+	// ReasonRefusedByStore: a drop-folder file the object store will not take (its name);
+	// set aside in <inbox>/.failed, not quarantined.
+	ReasonRefusedByStore = "refused_by_store"
 )
 
 // Rejection is input that will never become a Frame; it is quarantined with Reason.
