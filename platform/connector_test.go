@@ -91,7 +91,7 @@ func TestExactlyOnceAgainstFlakyPlatform(t *testing.T) {
 	stop := runConnector(t, js, reg, dataDir, cfg)
 	eventually(t, 30*time.Second, "first records stored", func() bool { return plat.storedCount() >= 60 })
 	took := stop()
-	assert.Less(t, took, 3*time.Second, "connector must stop promptly on cancel")
+	assert.Less(t, took, 5*time.Second, "connector must stop promptly on cancel")
 	afterLife1 := plat.storedCount()
 	require.Less(t, afterLife1, good, "life 1 must stop in the middle of the burst")
 
