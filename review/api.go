@@ -89,7 +89,12 @@ func (s *Service) apiPassword(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		writeJSONError(w, status, key, i18n.For("en").T(key))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	sess, err := s.renewSession(w, r, rc)
+	if err != nil {
+		writeJSONError(w, http.StatusInternalServerError, "internal", "password changed; log in again")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "csrf_token": sess.CSRF})
 }
 
 func (s *Service) apiLang(w http.ResponseWriter, r *http.Request, rc *reqCtx) {

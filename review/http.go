@@ -148,6 +148,11 @@ func (s *Service) authenticate(r *http.Request) (*reqCtx, error) {
 	if err != nil || acct.Disabled {
 		return nil, errUnauthenticated
 	}
+	// A password change (by the user or `review user passwd`) ends every older session.
+	if acct.PasswordChangedAt.After(sess.CreatedAt) {
+		_ = s.sessions.Delete(r.Context(), c.Value)
+		return nil, errUnauthenticated
+	}
 	return &reqCtx{acct: acct, sess: sess, token: c.Value}, nil
 }
 

@@ -111,6 +111,17 @@ func (s *Service) changePassword(r *http.Request, rc *reqCtx, current, next, rep
 	return http.StatusOK, ""
 }
 
+// renewSession replaces the caller's session after a password change (which ended it).
+func (s *Service) renewSession(w http.ResponseWriter, r *http.Request, rc *reqCtx) (*accounts.Session, error) {
+	_ = s.sessions.Delete(r.Context(), rc.token)
+	tok, sess, err := s.sessions.Create(r.Context(), rc.acct.Name, clientIP(r))
+	if err != nil {
+		return nil, err
+	}
+	s.setSessionCookie(w, r, tok)
+	return sess, nil
+}
+
 func (s *Service) passwordSubmit(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	status, key := s.changePassword(r, rc, r.PostFormValue("current"), r.PostFormValue("new"), r.PostFormValue("repeat"))
 	if key != "" {
@@ -120,6 +131,10 @@ func (s *Service) passwordSubmit(w http.ResponseWriter, r *http.Request, rc *req
 		return
 	}
 	rc.acct.MustChangePassword = false
+	if _, err := s.renewSession(w, r, rc); err != nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
 	http.Redirect(w, r, homeFor(rc.acct)+"?msg=password", http.StatusSeeOther)
 }
 

@@ -286,8 +286,18 @@ func TestFirstAdminOneTimePassword(t *testing.T) {
 	assert.Equal(t, "/password", res.Header.Get("Location"))
 	res, _ = c.api(http.MethodPost, "/api/password", map[string]string{"current": once, "new": once})
 	assert.Equal(t, http.StatusBadRequest, res.StatusCode, "the one-time password cannot be kept")
+	other := h.client()
+	require.Equal(t, http.StatusOK, other.login("admin", once).StatusCode)
 	res, body = c.api(http.MethodPost, "/api/password", map[string]string{"current": once, "new": "my own admin password"})
 	require.Equal(t, http.StatusOK, res.StatusCode, string(body))
+	var changed struct {
+		CSRF string `json:"csrf_token"`
+	}
+	require.NoError(t, json.Unmarshal(body, &changed))
+	require.NotEmpty(t, changed.CSRF)
+	c.csrf = changed.CSRF
+	res, _ = other.api(http.MethodGet, "/api/me", nil)
+	assert.Equal(t, http.StatusUnauthorized, res.StatusCode, "a password change ends the other sessions")
 	res, body = c.api(http.MethodGet, "/api/admin/users", nil)
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Contains(t, string(body), `"admin"`)
