@@ -1,7 +1,3 @@
-// Package ingest turns camera uploads into pipeline.Frame messages on the FRAMES work queue:
-// S3 event notifications over NATS, a periodic reconciliation listing and a local drop folder
-// all feed one path (resolve → dedup → read metadata → validate → publish, or quarantine), so
-// each bucket/key/ETag becomes exactly one Frame or one quarantined object.
 package ingest
 
 import (

@@ -203,7 +203,7 @@ func inboxKey(camera, name, sum string, at time.Time) string {
 // ingestFile stores one dropped file (and its sidecar, first) in the frames bucket, processes
 // it, and removes it from the folder once it is a Frame or in quarantine.
 func (s *Service) ingestFile(ctx context.Context, path, camera string) error {
-	sum, mtime, err := hashFile(path)
+	sum, size, mtime, err := hashFile(path)
 	if err != nil {
 		return err
 	}
@@ -227,6 +227,12 @@ func (s *Service) ingestFile(ctx context.Context, path, camera string) error {
 	if _, err := s.process(ctx, ObjectRef{Bucket: s.cfg.Bucket, Keys: []string{key}, Source: pipeline.SourceInbox}); err != nil {
 		return err
 	}
+	// A writer that paused longer than inbox.settle and went on writing: what was taken was
+	// a part (and is now a Frame or in quarantine); the file stays for its complete version.
+	if fi, err := os.Stat(path); err == nil && (fi.Size() != size || !fi.ModTime().Equal(mtime)) {
+		s.log.Warn("inbox file changed while it was ingested; keeping it for another pass", "path", path)
+		return nil
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", path, err)
 	}
@@ -236,21 +242,21 @@ func (s *Service) ingestFile(ctx context.Context, path, camera string) error {
 	return nil
 }
 
-func hashFile(path string) (string, time.Time, error) {
+func hashFile(path string) (sum string, size int64, mtime time.Time, _ error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("open %s: %w", path, err)
+		return "", 0, time.Time{}, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("stat %s: %w", path, err)
+		return "", 0, time.Time{}, fmt.Errorf("stat %s: %w", path, err)
 	}
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return "", time.Time{}, fmt.Errorf("read %s: %w", path, err)
+		return "", 0, time.Time{}, fmt.Errorf("read %s: %w", path, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)), fi.ModTime(), nil
+	return hex.EncodeToString(h.Sum(nil)), fi.Size(), fi.ModTime(), nil
 }
 
 func (s *Service) putFile(ctx context.Context, path, key, contentType string, md map[string]string) error {
