@@ -252,7 +252,8 @@ func (g *Graph) analyzeView(ctx context.Context, in View, tm timer) (*view, erro
 		if len(v.vehicles) >= g.cfg.MaxVehicles {
 			break
 		}
-		if min(d.Box.W(), d.Box.H()) < float64(g.cfg.MinVehiclePx) {
+		floor := max(float64(g.cfg.MinVehiclePx), g.cfg.MinVehicleFrac*float64(min(info.Width, info.Height)))
+		if min(d.Box.W(), d.Box.H()) < floor {
 			continue
 		}
 		// A truck box around a car box is the same vehicle twice (YOLOX labels class per cell).

@@ -29,6 +29,10 @@ type Config struct {
 	// MinVehiclePx is the smallest vehicle (shorter side of its box, frame pixels) whose
 	// occupants and plate are examined: a far-away car has no readable plate or driver.
 	MinVehiclePx int `yaml:"min_vehicle_px"`
+	// MinVehicleFrac is the same floor as a fraction of the frame's shorter side: the
+	// vehicles in the lane the camera watches fill a good part of the frame, the rest are
+	// traffic in the background that only costs time.
+	MinVehicleFrac float64 `yaml:"min_vehicle_frac"`
 	// MaxVehicles bounds the vehicles examined per view (largest first).
 	MaxVehicles int `yaml:"max_vehicles"`
 	// WholeFrameVehicle treats the whole frame as the vehicle (class "unknown", score 0)
@@ -118,7 +122,7 @@ func DefaultConfig() Config {
 		},
 		DriverSide:      "left",
 		DefaultView:     pipeline.ViewFront,
-		PhoneRefine:     true,
+		PhoneRefine:     false,
 		PlateRegion:     Region{X: 0, Y: 0.35, W: 1, H: 0.65},
 		PlateCandidates: 3,
 		PlateCountry:    "BE",
@@ -183,6 +187,9 @@ func (c Config) Validate() error {
 	}
 	if c.MinVehiclePx < 0 {
 		errs = append(errs, fieldErr("min_vehicle_px", "must be >= 0, got %d", c.MinVehiclePx))
+	}
+	if !(c.MinVehicleFrac >= 0 && c.MinVehicleFrac < 1) {
+		errs = append(errs, fieldErr("min_vehicle_frac", "must be in 0..1, got %v", c.MinVehicleFrac))
 	}
 	if c.MaxVehicles < 1 {
 		errs = append(errs, fieldErr("max_vehicles", "must be >= 1, got %d", c.MaxVehicles))
