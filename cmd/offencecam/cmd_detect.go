@@ -12,6 +12,7 @@ import (
 	"github.com/crossborder/offencecam/detector"
 	"github.com/crossborder/offencecam/detector/worker"
 	"github.com/crossborder/offencecam/internal/config"
+	"github.com/crossborder/offencecam/models"
 )
 
 // cmdDetect runs the detection worker alone: FRAMES in, evidence and DETECTIONS out. It
@@ -26,10 +27,8 @@ func cmdDetect(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The analyser is checked before anything is opened: a node without models should say
-	// so at once, not after connecting.
-	factory, err := newAnalyzerFactory(cfg)
-	if err != nil {
+	// Say at once, not after connecting, when this box cannot run the models.
+	if err := stageGraphAvailable(cfg); err != nil {
 		return err
 	}
 	rt, err := openRuntime(ctx, cfg, "detect", false)
@@ -37,6 +36,12 @@ func cmdDetect(ctx context.Context, args []string) error {
 		return err
 	}
 	defer rt.Close()
+	// The factory loads ONNX Runtime and opens one graph now, so a node with a missing or
+	// wrong model fails here, before it takes any frame.
+	factory, err := newAnalyzerFactory(cfg, detector.WithRegistry(rt.reg), detector.WithLogger(rt.log))
+	if err != nil {
+		return err
+	}
 
 	roleCtx, cancelRoles := context.WithCancel(ctx)
 	defer cancelRoles()
@@ -69,17 +74,17 @@ func cmdDetect(ctx context.Context, args []string) error {
 	return err
 }
 
-// detectConfig is the worker's section of the configuration. Until the lead adds a
-// `detect` section to internal/config, it is the worker's default.
+// detectConfig is the worker's section (`detect`) of the configuration.
 func detectConfig(cfg config.Config) worker.Config {
-	wc := worker.DefaultConfig()
+	wc := cfg.Detect
 	// Leave a margin inside the process's stop budget for the NATS drain.
 	wc.ShutdownGrace = min(wc.ShutdownGrace, shutdownGrace-time.Second)
 	return wc
 }
 
-// startDetectRole starts the detection worker in g on rt; `serve` calls it too. Readiness is
-// reported as "detect" on /readyz.
+// startDetectRole starts the detection worker in g on rt; `serve` calls it too, with a
+// factory from newAnalyzerFactory made first (the graph registers the stage metrics the
+// worker then leaves to it). Readiness is reported as "detect" on /readyz.
 func startDetectRole(ctx context.Context, rt *runtime, g *group, factory func() (detector.Analyzer, error)) error {
 	w, err := worker.New(worker.Deps{
 		JS: rt.js, Store: rt.store, NewAnalyzer: factory, Registry: rt.reg, Log: rt.log,
@@ -93,11 +98,39 @@ func startDetectRole(ctx context.Context, rt *runtime, g *group, factory func() 
 	return nil
 }
 
-// errNoStageGraph is returned until package detector has the stage graph.
-var errNoStageGraph = errors.New("detect: detector stage graph not built yet")
+// errNoStageGraph says the model cache has no ONNX Runtime, so no stage graph can run on this
+// box: `detect` fails with it, `serve` starts without the detect role and says so.
+var errNoStageGraph = errors.New("detector stage graph unavailable")
 
-// newAnalyzerFactory returns the constructor of one Analyzer per analysis goroutine (the
-// stage graph's ONNX sessions are not safe for concurrent use).
-func newAnalyzerFactory(cfg config.Config) (func() (detector.Analyzer, error), error) {
-	return nil, errNoStageGraph
+// newAnalyzerFactory returns the constructor of one Analyzer (stage graph with its own ONNX
+// sessions) per analysis goroutine, from the `detector` section and the model cache
+// (models.cache, or $OFFENCECAM_MODELS_CACHE as for `analyze`). Pass
+// detector.WithRegistry(rt.reg) so the graph exports offencecam_model_inference_seconds and
+// offencecam_detector_stage_seconds.
+func newAnalyzerFactory(cfg config.Config, opts ...detector.Option) (func() (detector.Analyzer, error), error) {
+	if err := stageGraphAvailable(cfg); err != nil {
+		return nil, err
+	}
+	f, err := detector.NewFactory(detectorConfig(cfg), detectModelCache(cfg), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("stage graph: %w", err)
+	}
+	return f, nil
+}
+
+func detectModelCache(cfg config.Config) string {
+	if c := os.Getenv("OFFENCECAM_MODELS_CACHE"); c != "" {
+		return c
+	}
+	return cfg.Models.Cache
+}
+
+// stageGraphAvailable is errNoStageGraph (wrapped) when the model cache has no ONNX Runtime.
+func stageGraphAvailable(cfg config.Config) error {
+	cache := detectModelCache(cfg)
+	if _, err := os.Stat(models.LibraryPath(cache)); err != nil {
+		return fmt.Errorf("%w: no ONNX Runtime in the model cache %s (run `offencecam models fetch`): %v",
+			errNoStageGraph, cache, err)
+	}
+	return nil
 }

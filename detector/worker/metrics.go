@@ -14,6 +14,22 @@ const (
 	resultMissing = "missing" // its object was already gone from `frames` (redelivery after a crash, or removed by hand)
 )
 
+// The stage graph (detector.WithRegistry) exports the stage histogram itself; the worker
+// exports it from Detection.timings_ms only for analysers that do not. Same descriptor as
+// the graph's, so whichever registers first owns it.
+const (
+	stageMetric = "offencecam_detector_stage_seconds"
+	stageHelp   = "Wall time of one stage of the analysis of a passage."
+)
+
+// registerStage registers the stage histogram unless the analyser's package already did
+// (it registers when its factory is made, before Run), and says whether the worker observes it.
+func (m *metrics) registerStage(reg prometheus.Registerer) bool {
+	// AlreadyRegisteredError: the graph feeds it. Any other error: a differently described
+	// metric of that name, not ours to feed either.
+	return reg.Register(m.stage) == nil
+}
+
 type metrics struct {
 	frames        *prometheus.CounterVec
 	passages      *prometheus.CounterVec
@@ -42,9 +58,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Passages analysed, by result (flagged, clean, failed).",
 		}, []string{"result"}),
 		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "offencecam_detector_stage_seconds",
-			Help:    "Time per stage of the stage graph, from Detection.timings_ms.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+			Name:    stageMetric,
+			Help:    stageHelp,
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}, []string{"stage"}),
 		analysis: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "offencecam_detector_analysis_seconds",
@@ -93,7 +109,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Unflagged frames deleted by the retention sweeper after keep_unflagged.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.frames, m.passages, m.stage, m.analysis, m.batch, m.pending,
+	for _, c := range []prometheus.Collector{m.frames, m.passages, m.analysis, m.batch, m.pending,
 		m.ackPending, m.redelivered, m.inFlight, m.evidenceBytes, m.evidenceObjs, m.dlq, m.retries, m.swept} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("detect: register metrics: %w", err)

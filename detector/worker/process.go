@@ -84,8 +84,10 @@ func (w *Worker) process(ctx context.Context, p *passage, stop <-chan struct{}) 
 	for _, o := range good {
 		o.data = nil // only the hash and the object info are needed from here on
 	}
-	for stage, ms := range res.Detection.TimingsMS {
-		w.m.stage.WithLabelValues(stage).Observe(ms / 1000)
+	if w.observeStages {
+		for stage, ms := range res.Detection.TimingsMS {
+			w.m.stage.WithLabelValues(stage).Observe(ms / 1000)
+		}
 	}
 	if !res.Detection.Flagged {
 		w.finishClean(ctx, p, good)

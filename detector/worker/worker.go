@@ -57,6 +57,8 @@ type Worker struct {
 	waiting map[string]*passage
 	closed  bool // set at shutdown: passages that finish waiting are handed back, not queued
 
+	observeStages bool // the worker feeds offencecam_detector_stage_seconds
+
 	hooks hooks
 }
 
@@ -143,6 +145,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return errors.New("detect: Run called twice")
 	}
 	n := w.cfg.concurrency()
+	defer w.closeAnalyzers()
 	for i := range n {
 		a, err := w.deps.NewAnalyzer()
 		if err != nil {
@@ -152,6 +155,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		w.pool <- a
 	}
+	w.observeStages = w.m.registerStage(w.deps.Registry)
 	if err := w.setup(ctx); err != nil {
 		w.setReady(err)
 		return err
@@ -528,4 +532,20 @@ func sortItems(items []*held) {
 		}
 		return a.ID < b.ID
 	})
+}
+
+// closeAnalyzers releases the analysers' resources (ONNX sessions) once Run is done with them.
+func (w *Worker) closeAnalyzers() {
+	for {
+		select {
+		case a := <-w.pool:
+			if c, ok := a.(interface{ Close() error }); ok {
+				if err := c.Close(); err != nil {
+					w.log.Warn("closing an analyser failed", "err", err)
+				}
+			}
+		default:
+			return
+		}
+	}
 }
