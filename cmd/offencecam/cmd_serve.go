@@ -84,6 +84,9 @@ func startRoles(ctx context.Context, rt *runtime, g *group) (http.Handler, error
 			return nil, fmt.Errorf("detect: %w", err)
 		}
 	}
+	if err := startPlatformRole(ctx, rt, g); err != nil {
+		return nil, fmt.Errorf("platform: %w", err)
+	}
 	app, err := startReviewRole(ctx, rt, g, os.Stdout)
 	if err != nil {
 		return nil, fmt.Errorf("review: %w", err)
