@@ -110,13 +110,15 @@ func TestBrowserTwoStageReview(t *testing.T) {
 	h.addUser("olga", pw, "en", "auditor")
 	capturedAt := time.Date(2026, 11, 27, 8, 15, 0, 0, time.UTC)
 	id := h.publishDetection("E40-2026-11-27T08:15:00-0001", capturedAt)
+	id2 := h.publishDetection("E40-2026-11-27T08:16:00-0002", capturedAt.Add(time.Minute))
+	var err error
 	ctx := newBrowser(t)
 	base := h.web.URL
 
 	// Reviewer A, in French.
 	browserLogin(t, ctx, base, "anna")
 	assert.Equal(t, "File de contrôle", text(t, ctx, "#queue-title"))
-	assert.Equal(t, "1", text(t, ctx, `#counts tr[data-state="pending"] td.total`))
+	assert.Equal(t, "2", text(t, ctx, `#counts tr[data-state="pending"] td.total`))
 	screenshot(t, ctx, "queue-fr.png")
 
 	require.NoError(t, chromedp.Do(ctx,
@@ -124,7 +126,7 @@ func TestBrowserTwoStageReview(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("decide-form")),
 		chromedp.WaitVisible(chromedp.ID("plate-crop")),
 	))
-	_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('main-image').complete && document.getElementById('main-image').naturalWidth > 0`,
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('main-image').complete && document.getElementById('main-image').naturalWidth > 0`,
 		chromedp.WithPollingTimeout(20*time.Second)))
 	require.NoError(t, err, "the annotated image loads")
 	naturalWidth := eval[int](t, ctx, `document.getElementById('main-image').naturalWidth`)
@@ -156,9 +158,17 @@ func TestBrowserTwoStageReview(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("plate"), "2-xyz-987"),
 		chromedp.Click(chromedp.ID("confirm")),
 	))
-	waitText(t, ctx, "#flash", "Décision enregistrée.")
-	waitText(t, ctx, "#queue-title", "File de contrôle")
+	// The decision leads straight to the next case, rejected here with the keyboard only:
+	// "2" picks the second reason code, "x" rejects.
+	waitText(t, ctx, "#case-id", id2)
+	assert.Equal(t, "Décision enregistrée.", text(t, ctx, "#flash"))
 	h.waitState(id, cases.FirstConfirmed)
+	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("decide-form")), chromedp.KeyEvent("2"), chromedp.KeyEvent("x")))
+	waitText(t, ctx, "#queue-title", "File de contrôle")
+	h.waitState(id2, cases.Rejected)
+	rejected, _, err := h.svc.Cases().Get(h.ctx, id2)
+	require.NoError(t, err)
+	assert.Equal(t, "not_phone", rejected.Reason)
 
 	// The same reviewer is never offered the second stage.
 	click(t, ctx, "next-case")
