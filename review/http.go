@@ -504,9 +504,17 @@ func (s *Service) renderError(w http.ResponseWriter, r *http.Request, rc *reqCtx
 }
 
 // safeBack keeps a redirect target on this site.
+// Only this site's own paths qualify (letters, digits, "/", "-", "_", "=", "."), so control
+// characters, backslashes and "//" that browsers read as another host are refused.
 func safeBack(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || len(p) > 512 {
 		return "/"
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("/-_=.", c) >= 0) {
+			return "/"
+		}
 	}
 	return p
 }
