@@ -110,13 +110,14 @@ func (h *harness) putEvidence(key, kind string, data []byte) pipeline.Evidence {
 
 // publishDetection publishes a flagged Detection with rendered evidence images and waits
 // until its case is in the index.
-func (h *harness) publishDetection(passage string, capturedAt time.Time) string {
+func (h *harness) publishDetection(passage string, capturedAt time.Time, extra ...pipeline.Evidence) string {
 	h.t.Helper()
 	ev := []pipeline.Evidence{
 		h.putEvidence(passage+"/annotated.jpg", pipeline.EvidenceAnnotated, testJPEG(h.t, 640, 360, 1)),
 		h.putEvidence(passage+"/original.jpg", pipeline.EvidenceOriginal, testJPEG(h.t, 1280, 720, 2)),
 		h.putEvidence(passage+"/plate.jpg", pipeline.EvidencePlateCrop, testJPEG(h.t, 160, 40, 3)),
 	}
+	ev = append(ev, extra...)
 	d := pipeline.Detection{V: pipeline.Version, PassageID: passage, Camera: "cam-e40-1", Site: "E40 Bertem",
 		Location:   &pipeline.Location{Road: "E40", KmPoint: 12.3, Direction: "Brussel", Municipality: "Bertem", Country: "BE"},
 		CapturedAt: capturedAt, DetectedAt: capturedAt.Add(2 * time.Second), Flagged: true,

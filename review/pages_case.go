@@ -394,7 +394,7 @@ func (s *Service) evidence(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		writeJSONError(w, http.StatusServiceUnavailable, "audit_unavailable", "the view could not be audited")
 		return
 	}
-	rd, info, err := s.deps.Store.Get(r.Context(), ev.Bucket, ev.Key)
+	rd, _, err := s.deps.Store.Get(r.Context(), ev.Bucket, ev.Key)
 	if err != nil {
 		s.log.Error("evidence read", "case", c.ID, "key", ev.Key, "err", err)
 		writeJSONError(w, http.StatusNotFound, "not_found", "evidence object unavailable")
@@ -414,16 +414,18 @@ func (s *Service) evidence(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			return
 		}
 	}
-	ct := ev.ContentType
-	if ct == "" {
-		ct = info.ContentType
-	}
-	if !strings.HasPrefix(ct, "image/") {
-		ct = http.DetectContentType(data)
+	// The type is sniffed from the bytes, never taken from metadata, and only raster images are
+	// shown inline: an SVG or HTML object in the evidence bucket must not run on this origin.
+	ct := http.DetectContentType(data)
+	disposition := "inline"
+	switch ct {
+	case "image/jpeg", "image/png", "image/webp", "image/gif", "image/bmp":
+	default:
+		ct, disposition = "application/octet-stream", "attachment"
 	}
 	s.metrics.evidenceViews.WithLabelValues(ev.Kind).Inc()
 	w.Header().Set("Content-Type", ct)
-	w.Header().Set("Content-Disposition", "inline")
+	w.Header().Set("Content-Disposition", disposition)
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	_, _ = io.Copy(w, bytes.NewReader(data))
 }

@@ -309,7 +309,9 @@ func TestEvidenceAuthorisedAuditedAndVerified(t *testing.T) {
 	h.addUser("anna", pw, "fr", "reviewer")
 	h.addUser("bart", pw, "fr", "reviewer")
 	h.addUser("olga", pw, "en", "auditor")
-	id := h.publishDetection("ev-1", time.Now())
+	svg := h.putEvidence("ev-1/driver.svg", pipeline.EvidenceDriverCrop, []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`))
+	svg.ContentType = "image/svg+xml"
+	id := h.publishDetection("ev-1", time.Now(), svg)
 	anna, bart, olga := h.client(), h.client(), h.client()
 	require.Equal(t, http.StatusOK, anna.login("anna", pw).StatusCode)
 	require.Equal(t, http.StatusOK, bart.login("bart", pw).StatusCode)
@@ -331,6 +333,10 @@ func TestEvidenceAuthorisedAuditedAndVerified(t *testing.T) {
 	assert.Equal(t, http.StatusOK, res.StatusCode, "auditors may see the annotated image")
 	res, _ = olga.do(http.MethodGet, "/evidence/"+id+"/1", nil, nil)
 	assert.Equal(t, http.StatusForbidden, res.StatusCode, "but not the original by default")
+	res, _ = anna.do(http.MethodGet, "/evidence/"+id+"/3", nil, nil)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "application/octet-stream", res.Header.Get("Content-Type"), "an SVG is never served as a document")
+	assert.Equal(t, "attachment", res.Header.Get("Content-Disposition"))
 	res, _ = anna.do(http.MethodGet, "/evidence/"+id+"/9", nil, nil)
 	assert.Equal(t, http.StatusNotFound, res.StatusCode)
 
@@ -340,7 +346,7 @@ func TestEvidenceAuthorisedAuditedAndVerified(t *testing.T) {
 	for _, r := range recs {
 		views = append(views, r.Event.Actor+":"+r.Event.Details["kind"])
 	}
-	assert.Equal(t, []string{"anna:annotated", "anna:original", "olga:annotated"}, views, "every served image, and only those, is audited")
+	assert.Equal(t, []string{"anna:annotated", "anna:original", "olga:annotated", "anna:driver_crop"}, views, "every served image, and only those, is audited")
 
 	// A tampered object is not served.
 	_, err = h.store.Put(h.ctx, pipeline.BucketEvidence, "ev-1/annotated.jpg", strings.NewReader("tampered"), 8, objstoreOpts())
