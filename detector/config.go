@@ -52,6 +52,11 @@ type Config struct {
 	// PlateRegion is the part of the vehicle box searched for the plate by text detection
 	// (fractions of the box; the plate sits low on the front and rear).
 	PlateRegion Region `yaml:"plate_region"`
+	// PlateDetectSide is the longer side of the text detector's input: the plate region is
+	// scaled to it (up or down). Text detection dominates the analysis time (its cost grows
+	// with the pixels), and PP-OCRv4 det finds no text at all in a region a few hundred
+	// pixels wide at native size.
+	PlateDetectSide int `yaml:"plate_detect_side"`
 	// PlateCandidates is how many plate candidates of one vehicle are read; the read a
 	// national format accepts with the highest confidence wins.
 	PlateCandidates int `yaml:"plate_candidates"`
@@ -125,6 +130,7 @@ func DefaultConfig() Config {
 		PhoneRefine:     false,
 		PlateRegion:     Region{X: 0, Y: 0.35, W: 1, H: 0.65},
 		PlateCandidates: 3,
+		PlateDetectSide: 640,
 		PlateCountry:    "BE",
 		MaxPixels:       100_000_000,
 		JPEGQuality:     90,
@@ -211,6 +217,9 @@ func (c Config) Validate() error {
 	case pipeline.ViewFront, pipeline.ViewOverhead, pipeline.ViewRear:
 	default:
 		errs = append(errs, fieldErr("default_view", "%q is not front, overhead or rear", c.DefaultView))
+	}
+	if c.PlateDetectSide < 64 || c.PlateDetectSide > 4096 {
+		errs = append(errs, fieldErr("plate_detect_side", "must be in 64..4096, got %d", c.PlateDetectSide))
 	}
 	if c.PlateCandidates < 1 {
 		errs = append(errs, fieldErr("plate_candidates", "must be >= 1, got %d", c.PlateCandidates))

@@ -113,7 +113,7 @@ func (g *Graph) plateCandidates(ctx context.Context, full gocv.Mat, v *view, veh
 	var cands []plateCand
 	switch pd.m.Decoder.Type {
 	case models.DecoderPaddleDB:
-		w, h := dbInputSize(crop.Cols(), crop.Rows(), pd.m.Input.LimitSide, pd.m.Input.Multiple)
+		w, h := dbInputSize(crop.Cols(), crop.Rows(), g.cfg.PlateDetectSide, pd.m.Input.Multiple)
 		t, err := pd.feedAt(crop, w, h)
 		if err != nil {
 			return nil, err
@@ -176,24 +176,13 @@ func (g *Graph) plateCandidates(ctx context.Context, full gocv.Mat, v *view, veh
 	return cands, nil
 }
 
-// dbMinSide is the longer side text detection sees at least. PP-OCRv4 det finds nothing on
-// a vehicle's lower half at its native size when that is a few hundred pixels (measured on
-// ../shared/data/plates: no response at all at 448×192, the plate at 640×192 and above), so
-// small crops are scaled up, large ones down to the manifest's limit.
-const dbMinSide = 640
-
-func dbInputSize(w, h, limit, multiple int) (int, int) {
-	if limit <= 0 {
-		limit = 960
-	}
+// dbInputSize scales a w×h region so its longer side is side (up or down), each side a
+// multiple of `multiple`.
+func dbInputSize(w, h, side, multiple int) (int, int) {
 	if multiple <= 0 {
 		multiple = 32
 	}
-	long := float64(max(w, h))
-	r := max(float64(dbMinSide)/long, min(1, float64(limit)/long))
-	if long*r > float64(limit) {
-		r = float64(limit) / long
-	}
+	r := float64(side) / float64(max(w, h))
 	rw := max(multiple, int(math.Round(float64(w)*r/float64(multiple)))*multiple)
 	rh := max(multiple, int(math.Round(float64(h)*r/float64(multiple)))*multiple)
 	return rw, rh

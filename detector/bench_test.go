@@ -1,0 +1,143 @@
+package detector
+
+import (
+	"context"
+	"image"
+	"testing"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/crossborder/offencecam/detector/imgproc"
+	"github.com/crossborder/offencecam/internal/testenv"
+)
+
+// frame1080 is a real roadside photo resized to 1920×1080 and JPEG-encoded (the shared sets
+// hold no full-HD frame).
+func frame1080(b testing.TB) []byte {
+	b.Helper()
+	src := readFile(b, testenv.SharedPath(b, "data", "plates", "wts-lg-000013.jpg"))
+	m, _, err := imgproc.Decode(src, imgproc.DecodeOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	d := gocv.NewMat()
+	defer d.Close()
+	gocv.Resize(m, &d, image.Pt(1920, 1080), 0, 0, gocv.InterpolationCubic)
+	out, err := imgproc.EncodeJPEG(d, 92)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
+// benchAnalyze runs full analyses and reports the overhead ratio: pipeline time over the raw
+// model Run time of the same analyses.
+func benchAnalyze(b *testing.B, g *Graph, images [][]byte) {
+	ctx := context.Background()
+	for i := range min(3, len(images)) { // warm-up
+		if _, err := g.Analyze(ctx, []View{{Data: images[i]}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	g.ResetRunStats()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if _, err := g.Analyze(ctx, []View{{Data: images[i%len(images)]}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	total := time.Since(start)
+	b.StopTimer()
+	_, model := g.RunStats()
+	if model > 0 {
+		b.ReportMetric(float64(total)/float64(model), "overhead_ratio")
+		b.ReportMetric(float64(model.Microseconds())/1000/float64(b.N), "model_ms/op")
+	}
+}
+
+func BenchmarkAnalyze(b *testing.B) {
+	g := newTestGraph(b, DefaultConfig())
+	b.Run("1920x1080", func(b *testing.B) { benchAnalyze(b, g, [][]byte{frame1080(b)}) })
+	b.Run("shared-plates", func(b *testing.B) {
+		var imgs [][]byte
+		for _, p := range sharedImages(b, "data", "plates") {
+			imgs = append(imgs, readFile(b, p))
+		}
+		benchAnalyze(b, g, imgs)
+	})
+	b.Run("shared-seatbelt-phone", func(b *testing.B) {
+		var imgs [][]byte
+		for _, p := range sharedImages(b, "data", "seatbelt-phone", "images") {
+			imgs = append(imgs, readFile(b, p))
+		}
+		benchAnalyze(b, g, imgs)
+	})
+}
+
+// BenchmarkAnalyzeParallel keeps both cores busy with one graph per goroutine, as the
+// worker does; -cpu 2 with GOMAXPROCS-many graphs.
+func BenchmarkAnalyzeParallel(b *testing.B) {
+	data := frame1080(b)
+	factory, err := NewFactory(DefaultConfig(), testenv.ModelCache())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		a, err := factory()
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		g := a.(*Graph)
+		defer g.Close()
+		for pb.Next() {
+			if _, err := g.Analyze(context.Background(), []View{{Data: data}}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkStages is the time of each model's raw Run on the 1920×1080 frame's inputs.
+func BenchmarkModelRun(b *testing.B) {
+	g := newTestGraph(b, DefaultConfig())
+	data := frame1080(b)
+	res, err := g.Analyze(context.Background(), []View{{Data: data}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("stage ms: %v", res.Detection.TimingsMS)
+	for _, md := range g.all {
+		if md.s.InputShape() == nil {
+			continue // not run on this frame
+		}
+		b.Run(md.role+"/"+md.m.Name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if err := md.s.Run(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkDecode1080(b *testing.B) {
+	data := frame1080(b)
+	for _, r := range []int{1, 2} {
+		b.Run(map[int]string{1: "full", 2: "reduced2"}[r], func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				m, _, err := imgproc.Decode(data, imgproc.DecodeOptions{Reduce: r})
+				if err != nil {
+					b.Fatal(err)
+				}
+				m.Close()
+			}
+		})
+	}
+}
