@@ -20,11 +20,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"gocv.io/x/gocv"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/gofont/gomonobold"
 	"golang.org/x/image/font/opentype"
 	"golang.org/x/image/math/fixed"
-	"gocv.io/x/gocv"
 
 	"github.com/crossborder/offencecam/detector/evalmetrics"
 	"github.com/crossborder/offencecam/detector/imgproc"
