@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,6 +185,11 @@ func (s *Service) start(ctx context.Context) error {
 		return nil
 	}); err != nil {
 		return fmt.Errorf("ingest: %w", err)
+	}
+	if s.cfg.Inbox.Enabled {
+		if err := os.MkdirAll(s.inboxDir(), 0o750); err != nil {
+			return fmt.Errorf("ingest: inbox.dir: %w", err)
+		}
 	}
 	for _, b := range []string{s.cfg.Bucket, s.cfg.QuarantineBucket} {
 		if err := s.retry(ctx, "ensure_bucket", func(ctx context.Context) error {

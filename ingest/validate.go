@@ -110,7 +110,7 @@ func ValidateImage(r io.Reader, size int64, lim Limits) (ImageInfo, error) {
 		return ImageInfo{}, reject(ReasonTooLarge, "%d bytes > limits.max_bytes %d", size, lim.MaxBytes)
 	}
 	tr := &tailReader{r: io.LimitReader(r, lim.MaxBytes+1)}
-	br := bufio.NewReaderSize(tr, 32<<10)
+	br := bufio.NewReaderSize(tr, 8<<10)
 	head, err := br.Peek(len(pngMagic))
 	if err != nil && !errors.Is(err, io.EOF) {
 		return ImageInfo{}, err
@@ -143,6 +143,16 @@ func ValidateImage(r io.Reader, size int64, lim Limits) (ImageInfo, error) {
 		}
 	}
 	info.Width, info.Height = cfg.Width, cfg.Height
+	// Only the end marker matters past the header: a local file jumps there instead of
+	// reading the middle (an S3 body is a stream and is read through).
+	if sk, ok := r.(io.Seeker); ok && size > 0 {
+		if off := size - tailKeep; off > tr.n {
+			if _, err := sk.Seek(off, io.SeekStart); err == nil {
+				tr.n, tr.tail = off, tr.tail[:0]
+				br.Reset(tr)
+			}
+		}
+	}
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		return info, err
 	}
