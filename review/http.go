@@ -361,6 +361,9 @@ func (l *loginLimiter) allow(ip, user string, factor int) bool {
 // session.
 func (s *Service) login(ctx context.Context, r *http.Request, user, password string) (*accounts.Account, string, *accounts.Session, error) {
 	user = strings.ToLower(strings.TrimSpace(user))
+	if len(user) > 64 {
+		user = user[:64] // no valid name is longer; keeps the limiter's keys bounded
+	}
 	ip := clientIP(r)
 	// Per address and name, and (ten times looser) per address alone, so that cycling
 	// through names does not lift the limit.
