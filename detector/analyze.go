@@ -181,6 +181,9 @@ func (g *Graph) analyzeView(ctx context.Context, in View, tm timer) (*view, erro
 		return nil, err
 	}
 	reduce := imgproc.ChooseReduce(info, sw, sh)
+	if reduce < g.cfg.ReducedDecodeMin {
+		reduce = 1
+	}
 	small, _, err := imgproc.Decode(in.Data, imgproc.DecodeOptions{MaxPixels: g.cfg.MaxPixels, Reduce: reduce})
 	tm.since(StageDecode, t0)
 	if err != nil {
@@ -273,7 +276,7 @@ func (g *Graph) analyzeView(ctx context.Context, in View, tm timer) (*view, erro
 		v.vehicles = append(v.vehicles, vehicle{det: fdet{Box: imgproc.Box{X2: float64(info.Width), Y2: float64(info.Height)}, Class: -1}})
 	}
 	for i := range v.vehicles {
-		if err := g.analyzeVehicle(ctx, v, &v.vehicles[i], phones, windshields, tm); err != nil {
+		if err := g.analyzeVehicle(ctx, v, &v.vehicles[i], i == 0, phones, windshields, tm); err != nil {
 			return v, err
 		}
 	}
@@ -283,7 +286,7 @@ func (g *Graph) analyzeView(ctx context.Context, in View, tm timer) (*view, erro
 	return v, nil
 }
 
-func (g *Graph) analyzeVehicle(ctx context.Context, v *view, veh *vehicle, phones, windshields []fdet, tm timer) error {
+func (g *Graph) analyzeVehicle(ctx context.Context, v *view, veh *vehicle, main bool, phones, windshields []fdet, tm timer) error {
 	b := veh.det.Box
 	W, H := v.info.Width, v.info.Height
 	// Windshield: the model's class when it has one, else the geometric prior of the view.
@@ -379,8 +382,9 @@ func (g *Graph) analyzeVehicle(ctx context.Context, v *view, veh *vehicle, phone
 		tm.since(StageSeatbelt, t0)
 	}
 
-	// Plate.
-	if g.plateDet != nil && g.plateRead != nil {
+	// Plate: text detection is the costliest stage, so it runs for the vehicle the camera
+	// is aimed at (the largest) and for any other vehicle only when it shows an offence.
+	if g.plateDet != nil && g.plateRead != nil && (main || g.offending(veh.out)) {
 		if err := g.plateStage(ctx, v, veh, tm); err != nil {
 			return err
 		}
@@ -452,6 +456,12 @@ func (g *Graph) seatbeltStage(ctx context.Context, v *view, veh *vehicle, tm tim
 		veh.out.Seatbelt = pipeline.Finding{State: state, Score: round3(best.Score), Box: ptr(pbox(best.Box)), View: v.name}
 	}
 	return nil
+}
+
+// offending reports whether a vehicle's findings make an offence.
+func (g *Graph) offending(v pipeline.Vehicle) bool {
+	return (v.Phone.State == pipeline.PhoneHeld && v.Phone.Score >= g.cfg.Thresholds.Offence[pipeline.OffencePhone]) ||
+		(v.Seatbelt.State == pipeline.SeatbeltNotWorn && v.Seatbelt.Score >= g.cfg.Thresholds.Offence[pipeline.OffenceSeatbelt])
 }
 
 // assemble builds the Detection from the analysed views.

@@ -62,6 +62,12 @@ type Config struct {
 	PlateCandidates int `yaml:"plate_candidates"`
 	// PlateCountry breaks ties between countries whose formats accept the same text.
 	PlateCountry string `yaml:"plate_country"`
+	// ReducedDecodeMin is the smallest reduction (2, 4 or 8) for which the scene model gets
+	// a reduced decode (IMReadReducedColorN) and the full resolution is decoded only when a
+	// crop needs it. Below it the frame is decoded once at full size: at 1/2 (a 1920×1080
+	// frame) the reduced decode saves less than the second, full decode that almost every
+	// frame with a vehicle needs for its plate costs.
+	ReducedDecodeMin int `yaml:"reduced_decode_min"`
 	// MaxPixels is the largest frame accepted (header check before decoding).
 	MaxPixels int64 `yaml:"max_pixels"`
 	// JPEGQuality is the quality of rendered evidence.
@@ -125,16 +131,17 @@ func DefaultConfig() Config {
 			pipeline.ViewOverhead: {X: 0.08, Y: 0.20, W: 0.84, H: 0.40},
 			pipeline.ViewRear:     {X: 0.10, Y: 0.10, W: 0.80, H: 0.35},
 		},
-		DriverSide:      "left",
-		DefaultView:     pipeline.ViewFront,
-		PhoneRefine:     false,
-		PlateRegion:     Region{X: 0, Y: 0.35, W: 1, H: 0.65},
-		PlateCandidates: 3,
-		PlateDetectSide: 640,
-		PlateCountry:    "BE",
-		MaxPixels:       100_000_000,
-		JPEGQuality:     90,
-		FaceMask:        "pixelate",
+		DriverSide:       "left",
+		DefaultView:      pipeline.ViewFront,
+		PhoneRefine:      false,
+		PlateRegion:      Region{X: 0, Y: 0.35, W: 1, H: 0.65},
+		PlateCandidates:  3,
+		PlateDetectSide:  640,
+		PlateCountry:     "BE",
+		MaxPixels:        100_000_000,
+		ReducedDecodeMin: 4,
+		JPEGQuality:      90,
+		FaceMask:         "pixelate",
 	}
 }
 
@@ -223,6 +230,11 @@ func (c Config) Validate() error {
 	}
 	if c.PlateCandidates < 1 {
 		errs = append(errs, fieldErr("plate_candidates", "must be >= 1, got %d", c.PlateCandidates))
+	}
+	switch c.ReducedDecodeMin {
+	case 2, 4, 8:
+	default:
+		errs = append(errs, fieldErr("reduced_decode_min", "must be 2, 4 or 8, got %d", c.ReducedDecodeMin))
 	}
 	if c.MaxPixels < 1 {
 		errs = append(errs, fieldErr("max_pixels", "must be >= 1, got %d", c.MaxPixels))
