@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -141,19 +142,7 @@ func TestRealModelsIngestToDetect(t *testing.T) {
 
 	// The reference: the stage graph on the files, as `offencecam analyze` runs it. The
 	// pipeline then gets every flagged image and clean ones up to 16 in all.
-	ref, err := factory()
-	require.NoError(t, err)
-	flaggedRef := map[string]bool{}
-	for _, n := range sortedNames(imgs) {
-		res, err := ref.Analyze(context.Background(), []detector.View{{
-			Frame: pipeline.Frame{V: 1, ID: n, Key: n, View: pipeline.ViewFront, Camera: "ref", PassageID: n, DriverSide: "left"},
-			Data:  imgs[n]}})
-		require.NoError(t, err, n)
-		flaggedRef[n] = res.Detection.Flagged
-	}
-	if c, ok := ref.(interface{ Close() error }); ok {
-		c.Close()
-	}
+	flaggedRef := referenceFlags(t, imgs)
 	require.NotZero(t, countTrue(flaggedRef), "no shared image is flagged by the reference graph: the flagged path would go untested")
 	var names []string
 	for _, n := range sortedNames(imgs) {
@@ -261,3 +250,41 @@ func TestRealModelsCorruptFramesGoToDLQ(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+var (
+	refOnce  sync.Once
+	refFlags map[string]bool
+	refErr   error
+)
+
+// referenceFlags is the stage graph's verdict on each shared image analysed alone, computed
+// once per test binary.
+func referenceFlags(t testing.TB, imgs map[string][]byte) map[string]bool {
+	t.Helper()
+	factory := realFactory(t)
+	refOnce.Do(func() {
+		ref, err := factory()
+		if err != nil {
+			refErr = err
+			return
+		}
+		defer func() {
+			if c, ok := ref.(interface{ Close() error }); ok {
+				c.Close()
+			}
+		}()
+		refFlags = map[string]bool{}
+		for _, n := range sortedNames(imgs) {
+			res, err := ref.Analyze(context.Background(), []detector.View{{
+				Frame: pipeline.Frame{V: 1, ID: n, Key: n, View: pipeline.ViewFront, Camera: "ref", PassageID: n, DriverSide: "left"},
+				Data:  imgs[n]}})
+			if err != nil {
+				refErr = fmt.Errorf("%s: %w", n, err)
+				return
+			}
+			refFlags[n] = res.Detection.Flagged
+		}
+	})
+	require.NoError(t, refErr)
+	return refFlags
+}
