@@ -221,12 +221,8 @@ func (s *Service) handleDetection(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	created, err := s.cases.CreateFromDetection(ctx, d)
-	if err != nil && created {
-		// The case is stored (a redelivery would find it); only its creation entry is missing.
-		s.log.Error("case created but its audit entry was not written", "passage", d.PassageID, "err", err)
-	}
 	switch {
-	case err != nil && !created:
+	case err != nil:
 		s.log.Warn("case creation failed", "passage", d.PassageID, "err", err)
 		if lastDelivery(m) {
 			s.dlq(ctx, m, err.Error())

@@ -173,10 +173,14 @@ func (s *Store) Release(ctx context.Context, id string, actor Actor) error {
 type ReapResult struct {
 	LeasesExpired  int
 	FinesPublished int
+	AuditFlushed   int // cases whose AUDIT outbox the reaper published
 }
 
-// Reap returns expired leases to the queue and republishes FINES messages a crash left
-// unsent. It is safe to run on several instances at once: every change is revision-checked
+// auditGrace leaves a just-written outbox to its writer before the reaper takes it over.
+const auditGrace = 5 * time.Second
+
+// Reap returns expired leases to the queue, republishes FINES messages a crash left unsent
+// and publishes AUDIT entries left in case outboxes. It is safe to run on several instances at once: every change is revision-checked
 // and the FINES message id is the case id.
 func (s *Store) Reap(ctx context.Context) (ReapResult, error) {
 	var res ReapResult
@@ -213,6 +217,15 @@ func (s *Store) Reap(ctx context.Context) (ReapResult, error) {
 				continue
 			}
 			res.FinesPublished++
+		}
+		if len(snap.AuditOutbox) > 0 && now.Sub(snap.UpdatedAt) > auditGrace {
+			c, rev, err := s.Get(ctx, snap.ID)
+			if err != nil || len(c.AuditOutbox) == 0 {
+				continue
+			}
+			if _, ok := s.flushAudit(ctx, c, rev); ok {
+				res.AuditFlushed++
+			}
 		}
 	}
 	return res, errors.Join(errs...)

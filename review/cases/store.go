@@ -53,6 +53,17 @@ type Case struct {
 	FinePublished   bool   `json:"fine_published,omitempty"`
 	FineReference   string `json:"fine_reference,omitempty"`
 	PlatformMessage string `json:"platform_message,omitempty"`
+	// AuditOutbox holds the AUDIT entries of transitions stored but not yet known to be in the
+	// AUDIT stream. Each entry is written in the same KV update as its transition, so a crash
+	// between the update and the publish cannot lose it: the writer, or else the reaper,
+	// publishes it (deduplicated by MsgID) and clears it.
+	AuditOutbox []PendingAudit `json:"audit_outbox,omitempty"`
+}
+
+// PendingAudit is one AUDIT entry waiting in a case's outbox.
+type PendingAudit struct {
+	MsgID string              `json:"msg_id"`
+	Event pipeline.AuditEvent `json:"event"`
 }
 
 // LeaseActive reports whether someone holds an unexpired lease at now.
@@ -177,22 +188,23 @@ func (s *Store) CreateFromDetection(ctx context.Context, d pipeline.Detection) (
 		c.DetectedPlate, c.DetectedCountry = p.Text, p.Country
 	}
 	c.ModelVersion = ModelVersionOf(d)
+	ev := pipeline.AuditEvent{V: pipeline.Version, At: now, Actor: "system:review", Action: "case_created",
+		Entity: audit.EntityCase, EntityID: c.ID, To: string(Pending), PlateAfter: c.Plate,
+		Details: map[string]string{"passage_id": d.PassageID, "camera": d.Camera, "offences": strings.Join(c.Flagged, ",")}}
+	c.AuditOutbox = []PendingAudit{{MsgID: "case/" + c.ID + "/created", Event: ev}}
 	data, err := json.Marshal(c)
 	if err != nil {
 		return false, fmt.Errorf("case %q: encode: %w", c.ID, err)
 	}
-	if _, err := s.kv.Create(ctx, c.ID, data); err != nil {
+	rev, err := s.kv.Create(ctx, c.ID, data)
+	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return false, nil
 		}
 		return false, fmt.Errorf("case %q: create: %w", c.ID, err)
 	}
-	ev := pipeline.AuditEvent{At: now, Actor: "system:review", Action: "case_created", Entity: audit.EntityCase,
-		EntityID: c.ID, To: string(Pending), PlateAfter: c.Plate,
-		Details: map[string]string{"passage_id": d.PassageID, "camera": d.Camera, "offences": strings.Join(c.Flagged, ",")}}
-	if err := s.audit.Publish(ctx, ev, "case/"+c.ID+"/created"); err != nil {
-		return true, err
-	}
+	// A failed flush leaves the entry in the outbox for the reaper.
+	s.flushAudit(ctx, c, rev)
 	return true, nil
 }
 
@@ -244,31 +256,63 @@ func (s *Store) transition(ctx context.Context, c *Case, rev uint64, to State, a
 	if to == Confirmed {
 		next.ConfirmedAt = now
 	}
-	nrev, err := s.put(ctx, &next, rev)
-	if err != nil {
-		return nil, 0, err
-	}
-	ev := pipeline.AuditEvent{At: now, Actor: actor.Name, Action: action, Entity: audit.EntityCase, EntityID: c.ID,
-		From: string(from), To: string(to), Reason: reason, PlateBefore: plateBefore, PlateAfter: next.Plate,
-		Details: map[string]string{"revision": fmt.Sprint(nrev)}}
+	ev := pipeline.AuditEvent{V: pipeline.Version, At: now, Actor: actor.Name, Action: action, Entity: audit.EntityCase,
+		EntityID: c.ID, From: string(from), To: string(to), Reason: reason, PlateBefore: plateBefore, PlateAfter: next.Plate,
+		Details: map[string]string{"from_revision": fmt.Sprint(rev)}}
 	if next.Country != c.Country {
 		ev.Details["country_before"], ev.Details["country_after"] = c.Country, next.Country
 	}
 	if len(next.Offences) > 0 {
 		ev.Details["offences"] = strings.Join(next.Offences, ",")
 	}
-	if err := s.audit.Publish(ctx, ev, fmt.Sprintf("case/%s/%d", c.ID, nrev)); err != nil {
-		// The transition is stored; the failure is loud so operators see the gap.
-		s.log.Error("audit event lost for a stored transition", "case", c.ID, "from", from, "to", to, "err", err)
+	// The revision read is unique per transition of this case, so it names the entry.
+	next.AuditOutbox = append(slices.Clone(c.AuditOutbox), PendingAudit{MsgID: fmt.Sprintf("case/%s/r%d", c.ID, rev), Event: ev})
+	nrev, err := s.put(ctx, &next, rev)
+	if err != nil {
+		return nil, 0, err
 	}
 	if to == Confirmed {
-		if r, err := s.publishFine(ctx, &next, nrev); err == nil {
+		r, err := s.publishFine(ctx, &next, nrev)
+		if err == nil {
 			return &next, r, nil
-		} else {
-			s.log.Warn("FINES publish deferred to the reaper", "case", c.ID, "err", err)
 		}
+		s.log.Warn("FINES publish deferred to the reaper", "case", c.ID, "err", err)
+	}
+	if r, ok := s.flushAudit(ctx, &next, nrev); ok {
+		nrev = r
 	}
 	return &next, nrev, nil
+}
+
+// publishOutbox publishes every pending AUDIT entry of c; false when one failed (it stays in
+// the outbox for the reaper).
+func (s *Store) publishOutbox(ctx context.Context, c *Case) bool {
+	for _, p := range c.AuditOutbox {
+		if err := s.audit.Publish(ctx, p.Event, p.MsgID); err != nil {
+			s.log.Error("AUDIT publish failed; the entry stays in the case's outbox", "case", c.ID, "msg_id", p.MsgID, "err", err)
+			return false
+		}
+	}
+	return true
+}
+
+// flushAudit publishes c's outbox and clears it with an update at rev. When either step fails
+// the stored outbox is left for the reaper (a republish is deduplicated by message id).
+func (s *Store) flushAudit(ctx context.Context, c *Case, rev uint64) (uint64, bool) {
+	if len(c.AuditOutbox) == 0 {
+		return rev, true
+	}
+	if !s.publishOutbox(ctx, c) {
+		return rev, false
+	}
+	pending := c.AuditOutbox
+	c.AuditOutbox = nil
+	nrev, err := s.put(ctx, c, rev)
+	if err != nil {
+		c.AuditOutbox = pending
+		return rev, false
+	}
+	return nrev, true
 }
 
 // FineRecordOf is the FINES message of a confirmed case.
@@ -291,9 +335,13 @@ func (s *Store) publishFine(ctx context.Context, c *Case, rev uint64) (uint64, e
 		return 0, fmt.Errorf("case %q: publish fine: %w", c.ID, err)
 	}
 	c.FinePublished = true
+	pending := c.AuditOutbox
+	if len(pending) > 0 && s.publishOutbox(ctx, c) {
+		c.AuditOutbox = nil // one update records both
+	}
 	nrev, err := s.put(ctx, c, rev)
 	if err != nil {
-		c.FinePublished = false
+		c.FinePublished, c.AuditOutbox = false, pending
 		return 0, err
 	}
 	return nrev, nil

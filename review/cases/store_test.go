@@ -461,3 +461,51 @@ func TestFineRepublishedAfterCrash(t *testing.T) {
 	b, _ := json.Marshal(c)
 	assert.Contains(t, string(b), `"fine_published":true`)
 }
+
+func TestAuditOutboxFlushedAfterCrash(t *testing.T) {
+	e := newEnv(t)
+	e.seed(t, "ob", Pending, "")
+	// A normal transition leaves nothing behind.
+	c, rev, err := e.store.Get(e.ctx, "ob")
+	require.NoError(t, err)
+	got, _, err := e.store.TransitionCase(e.ctx, c, rev, FirstConfirmed, Actor{Name: "a", Roles: []string{RoleReviewer}}, "")
+	require.NoError(t, err)
+	assert.Empty(t, got.AuditOutbox)
+	stored, rev, err := e.store.Get(e.ctx, "ob")
+	require.NoError(t, err)
+	assert.Empty(t, stored.AuditOutbox)
+
+	// A crash right after the KV update leaves the entry in the outbox: the reaper publishes it
+	// once, after the writer's grace period.
+	lost := pipeline.AuditEvent{V: pipeline.Version, At: e.clock.Now(), Actor: "b", Action: "decision_second",
+		Entity: audit.EntityCase, EntityID: "ob", From: string(FirstConfirmed), To: string(Confirmed)}
+	stored.State = Confirmed
+	stored.FinePublished = true
+	stored.UpdatedAt = e.clock.Now()
+	stored.AuditOutbox = []PendingAudit{{MsgID: "case/ob/r99", Event: lost}}
+	_, err = e.store.put(e.ctx, stored, rev)
+	require.NoError(t, err)
+	require.NoError(t, e.store.Index().Sync(e.ctx))
+	res, err := e.store.Reap(e.ctx)
+	require.NoError(t, err)
+	assert.Zero(t, res.AuditFlushed, "within the grace period the writer owns the outbox")
+	e.clock.Add(10 * time.Second)
+	res, err = e.store.Reap(e.ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.AuditFlushed)
+	require.NoError(t, e.store.Index().Sync(e.ctx))
+	res, err = e.store.Reap(e.ctx)
+	require.NoError(t, err)
+	assert.Zero(t, res.AuditFlushed)
+
+	recs, err := audit.Read(e.ctx, e.srv.JS, audit.Query{Subjects: []string{pipeline.AuditSubject(audit.EntityCase, "ob")}})
+	require.NoError(t, err)
+	var trail []string
+	for _, r := range recs {
+		trail = append(trail, r.Event.Actor+":"+r.Event.To)
+	}
+	assert.Equal(t, []string{"system:review:pending", "a:first_confirmed", "b:confirmed"}, trail)
+	after, _, err := e.store.Get(e.ctx, "ob")
+	require.NoError(t, err)
+	assert.Empty(t, after.AuditOutbox)
+}
