@@ -102,13 +102,28 @@ func (ix *Index) Sync(ctx context.Context) error {
 
 // Snapshot returns copies of every indexed case, oldest capture first.
 func (ix *Index) Snapshot() []Case {
+	ptrs := ix.Select(nil)
+	out := make([]Case, len(ptrs))
+	for i, c := range ptrs {
+		out[i] = *c
+	}
+	return out
+}
+
+// Select returns the indexed cases keep accepts (all when keep is nil), oldest capture first.
+// The records are shared with the index and must not be modified (the index replaces a
+// record on change, never mutates it). keep runs under the index lock and must not block.
+func (ix *Index) Select(keep func(*Case) bool) []*Case {
 	ix.mu.RLock()
-	out := make([]Case, 0, len(ix.cases))
+	ptrs := make([]*Case, 0, len(ix.cases))
 	for _, c := range ix.cases {
-		out = append(out, *c)
+		if keep == nil || keep(c) {
+			ptrs = append(ptrs, c)
+		}
 	}
 	ix.mu.RUnlock()
-	slices.SortFunc(out, func(a, b Case) int {
+	// Sorting pointers: a Case is large, and records are replaced, never mutated, in the map.
+	slices.SortFunc(ptrs, func(a, b *Case) int {
 		if c := a.Detection.CapturedAt.Compare(b.Detection.CapturedAt); c != 0 {
 			return c
 		}
@@ -117,7 +132,7 @@ func (ix *Index) Snapshot() []Case {
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
-	return out
+	return ptrs
 }
 
 // Len is the number of indexed cases.

@@ -60,18 +60,16 @@ func (f Filter) match(c *Case) bool {
 // between reviewers are settled by the KV revision: the loser moves on to the next candidate.
 func (s *Store) Next(ctx context.Context, actor Actor, f Filter) (*Case, error) {
 	now := s.cfg.Now()
-	snap := s.index.Snapshot()
-	for i := range snap {
-		c := &snap[i]
-		if c.LeasedTo(actor.Name, now) && f.match(c) && mayReview(c, actor) {
+	snap := s.index.Select(func(c *Case) bool { return f.match(c) && mayReview(c, actor) })
+	for _, c := range snap {
+		if c.LeasedTo(actor.Name, now) {
 			if got, err := s.Renew(ctx, c.ID, actor); err == nil {
 				return got, nil
 			}
 		}
 	}
-	for i := range snap {
-		c := &snap[i]
-		if !f.match(c) || !mayReview(c, actor) || c.LeaseActive(now) {
+	for _, c := range snap {
+		if c.LeaseActive(now) {
 			continue
 		}
 		got, err := s.lease(ctx, c.ID, actor, &f)
