@@ -44,7 +44,7 @@ func (c *caseCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.cases; ch
 func (c *caseCollector) Collect(ch chan<- prometheus.Metric) {
 	counts := map[cases.State]int{}
 	var oldest time.Time
-	for _, k := range c.index.Snapshot() {
+	for _, k := range c.index.Select(nil) {
 		counts[k.State]++
 		if k.State == cases.Pending && (oldest.IsZero() || k.CreatedAt.Before(oldest)) {
 			oldest = k.CreatedAt

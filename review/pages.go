@@ -173,7 +173,7 @@ type queueStats struct {
 }
 
 func (s *Service) queueStats(rc *reqCtx) queueStats {
-	snap := s.cases.Index().Snapshot()
+	snap := s.cases.Index().Select(nil)
 	now := s.now()
 	offences := slices.Clone(pipeline.OffenceKinds)
 	for _, c := range snap {
@@ -212,7 +212,7 @@ func (s *Service) queueStats(rc *reqCtx) queueStats {
 			oldest = c.CreatedAt
 		}
 		if rc != nil && c.LeasedTo(rc.acct.Name, now) {
-			q.Mine = append(q.Mine, c)
+			q.Mine = append(q.Mine, *c)
 			q.MineIDs = append(q.MineIDs, c.ID)
 		}
 	}

@@ -211,7 +211,7 @@ func (s *Service) supervisorStats() supervisorStats {
 	tp := map[string]*throughputRow{}
 	pr := map[string]*precisionRow{}
 	var oldest time.Time
-	for _, c := range s.cases.Index().Snapshot() {
+	for _, c := range s.cases.Index().Select(nil) {
 		switch c.State {
 		case cases.Pending:
 			st.Pending++
@@ -221,10 +221,10 @@ func (s *Service) supervisorStats() supervisorStats {
 		case cases.FirstConfirmed:
 			st.Second++
 		case cases.Disputed:
-			st.Disputed = append(st.Disputed, c)
+			st.Disputed = append(st.Disputed, *c)
 			st.DisputedIDs = append(st.DisputedIDs, c.ID)
 		case cases.PlatformRejected:
-			st.PlatformRejected = append(st.PlatformRejected, c)
+			st.PlatformRejected = append(st.PlatformRejected, *c)
 			st.PlatformIDs = append(st.PlatformIDs, c.ID)
 		}
 		for _, d := range c.Decisions {

@@ -184,7 +184,7 @@ func (s *Store) Reap(ctx context.Context) (ReapResult, error) {
 	var res ReapResult
 	now := s.cfg.Now()
 	var errs []error
-	for _, snap := range s.index.Snapshot() {
+	for _, snap := range s.index.Select(nil) {
 		switch {
 		case snap.Lease != nil && !snap.LeaseActive(now):
 			c, rev, err := s.Get(ctx, snap.ID)
