@@ -368,6 +368,25 @@ func (w *Worker) assemble(h *held) {
 		p = &passage{id: id, expected: w.cfg.expectedViews(h.frame)}
 	}
 	replaced := false
+	for _, o := range p.items {
+		if o.meta.Sequence.Stream != h.meta.Sequence.Stream && o.frame.View == h.frame.View {
+			// One pass has one frame per view: a second one is another vehicle under a
+			// colliding passage id. The group so far goes now; the newcomer starts its own.
+			w.log.Warn("two frames of one view under one passage id; analysing them apart",
+				"passage", id, "view", h.frame.View, "frames", []string{o.frame.ID, h.frame.ID})
+			if p.timer != nil {
+				p.timer.Stop()
+			}
+			delete(w.waiting, id)
+			if w.closed {
+				go w.handBack(p.items)
+			} else {
+				w.readyQ <- p
+			}
+			p = &passage{id: id, expected: w.cfg.expectedViews(h.frame)}
+			break
+		}
+	}
 	for i, o := range p.items {
 		if o.meta.Sequence.Stream == h.meta.Sequence.Stream {
 			// A redelivery of a message we still hold (a progress ack got lost): only the

@@ -446,3 +446,28 @@ func TestReconcilerDeadLettersMaxDeliveredFramesWithoutAdvisory(t *testing.T) {
 	assert.ErrorIs(t, err, objstore.ErrNotFound)
 	assert.Len(t, e.objects(t, pipeline.BucketQuarantine), 1)
 }
+
+// Frames of the same view under one passage id are different vehicles (ingest derived the
+// same id for both): they are analysed apart, never as views of one pass.
+func TestSameViewTwiceIsNotOnePassage(t *testing.T) {
+	e := newEnv(t, false)
+	factory, an := newTestAnalyzerFactory()
+	cfg := testConfig()
+	cfg.PassageWait = 4 * time.Second // long: the split must not wait for it
+	e.start(t, cfg, factory)
+	e.putFrame(t, "cam3", "same", pipeline.ViewFront, img("clean", "a"))
+	f2 := pipeline.Frame{}
+	{
+		ctx := context.Background()
+		data := img("clean", "b")
+		key := "cam3/same-b/front.jpg"
+		info, err := e.store.Put(ctx, pipeline.BucketFrames, key, bytes.NewReader(data), int64(len(data)), objstore.PutOptions{})
+		require.NoError(t, err)
+		f2 = pipeline.Frame{V: 1, ID: pipeline.FrameID(pipeline.BucketFrames, key, info.ETag), Bucket: pipeline.BucketFrames,
+			Key: key, ETag: info.ETag, Camera: "cam3", CapturedAt: captured, View: pipeline.ViewFront, PassageID: "same"}
+		e.publishFrame(t, f2)
+	}
+	waitFor(t, 3*time.Second, "the first group analysed before its wait is over", func() bool { return an.calls.Load() >= 1 })
+	waitFor(t, 20*time.Second, "both analysed", func() bool { return e.streamCount(t, pipeline.StreamFrames) == 0 })
+	assert.Equal(t, [][]string{{pipeline.ViewFront}, {pipeline.ViewFront}}, an.views(), "analysed apart")
+}
