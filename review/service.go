@@ -112,6 +112,17 @@ func (s *Service) Cases() *cases.Store { return s.cases }
 // Accounts is the accounts store (for `offencecam review user …`).
 func (s *Service) Accounts() *accounts.Store { return s.accounts }
 
+// Ready reports, for /readyz, whether the case index has caught up with the cases bucket
+// (NATS reachable and the index following it).
+func (s *Service) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.cases.Index().Sync(ctx); err != nil {
+		return fmt.Errorf("review: case index not current: %w", err)
+	}
+	return nil
+}
+
 // Handler is the web UI and JSON API. It uses no path under /metrics, /healthz or /readyz.
 func (s *Service) Handler() http.Handler { return s.handler }
 

@@ -143,6 +143,7 @@ func TestConsumersApplyResultsAndDeadLetterBadInput(t *testing.T) {
 	clk := &testClock{t: time.Now()}
 	h := newHarness(t, clk.Now, func(c *Config) { c.LeaseDuration = time.Minute; c.ReaperInterval = 10 * time.Millisecond })
 	id := h.publishDetection("cons-1", clk.Now())
+	require.NoError(t, h.svc.Ready(h.ctx))
 
 	// Redelivery of the same detection (a new message id) makes no second case.
 	d, err := json.Marshal(pipeline.Detection{V: 1, PassageID: "cons-1", Camera: "cam-e40-1", Flagged: true,

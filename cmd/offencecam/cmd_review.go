@@ -94,6 +94,7 @@ func startReviewRole(ctx context.Context, rt *runtime, g *group, firstAdmin io.W
 	if err := svc.EnsureFirstAdmin(ctx, firstAdmin); err != nil {
 		return nil, err
 	}
+	rt.health.Add("review", svc.Ready)
 	g.Go("review", rt.log, func() error { return svc.Run(ctx) })
 	return svc.Handler(), nil
 }

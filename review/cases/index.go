@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -36,23 +37,48 @@ func startIndex(ctx context.Context, kv jetstream.KeyValue, log *slog.Logger) (*
 		}
 		ix.apply(e, log)
 	}
-	go func() {
-		defer func() { _ = w.Stop() }()
+	go ix.follow(ctx, w, log)
+	return ix, nil
+}
+
+// follow applies changes until ctx ends. A watcher that ends early (its consumer lost) is
+// replaced: the new one replays the current value of every key, which apply takes in
+// idempotently, so the index catches up instead of going stale.
+func (ix *Index) follow(ctx context.Context, w jetstream.KeyWatcher, log *slog.Logger) {
+	backoff := 200 * time.Millisecond
+	for {
+		func() {
+			defer func() { _ = w.Stop() }()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case e, ok := <-w.Updates():
+					if !ok {
+						return
+					}
+					if e != nil {
+						ix.apply(e, log)
+					}
+				}
+			}
+		}()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e != nil {
-					ix.apply(e, log)
-				}
+			case <-time.After(backoff):
 			}
+			var err error
+			if w, err = ix.kv.WatchAll(ctx); err == nil {
+				log.Warn("case index watcher restarted")
+				backoff = 200 * time.Millisecond
+				break
+			}
+			log.Warn("case index watcher restart failed", "err", err)
+			backoff = min(backoff*2, 10*time.Second)
 		}
-	}()
-	return ix, nil
+	}
 }
 
 func (ix *Index) apply(e jetstream.KeyValueEntry, log *slog.Logger) {
