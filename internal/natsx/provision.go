@@ -113,8 +113,11 @@ func StreamConfigs(l Limits) []jetstream.StreamConfig {
 			Storage:     jetstream.FileStorage,
 			Replicas:    l.Replicas,
 			MaxAge:      l.AuditMaxAge,
-			DenyDelete:  true,
-			DenyPurge:   true,
+			// Writers resend audit entries from their outboxes after a crash; a day-long
+			// window makes those resends no-ops instead of second entries.
+			Duplicates: 24 * time.Hour,
+			DenyDelete: true,
+			DenyPurge:  true,
 		},
 		{
 			Name:        pipeline.StreamDLQ,
