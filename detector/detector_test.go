@@ -430,3 +430,23 @@ func mustJSON(t *testing.T, d pipeline.Detection) []byte {
 
 var _ = strings.Contains
 var _ = errors.Is
+
+// A 1-channel (IR) JPEG goes through the same graph: decoded to 3 channels, plate read.
+func TestGreyscaleIRFrame(t *testing.T) {
+	g := sharedDefaultGraph(t)
+	m, _, err := imgproc.Decode(readFile(t, testenv.SharedPath(t, "data", "plates", "wts-lg-000132.jpg")), imgproc.DecodeOptions{})
+	require.NoError(t, err)
+	grey := imgproc.ToGray(m)
+	m.Close()
+	data, err := imgproc.EncodeJPEG(grey, 95)
+	grey.Close()
+	require.NoError(t, err)
+	info, err := imgproc.Header(data)
+	require.NoError(t, err)
+	require.Equal(t, 1, info.Channels)
+	res, err := g.Analyze(context.Background(), []View{{Data: data, Frame: pipeline.Frame{View: pipeline.ViewRear}}})
+	require.NoError(t, err)
+	require.NotEmpty(t, res.Detection.Vehicles)
+	require.NotNil(t, res.Detection.Vehicles[0].Plate)
+	assert.Equal(t, "7AHN739", res.Detection.Vehicles[0].Plate.Text)
+}
