@@ -32,8 +32,8 @@ type Graph struct {
 	metrics *graphMetrics
 
 	scene, phone, seatbelt, plateDet, plateRead, face *model
-	all                                                []*model
-	refs                                               []pipeline.ModelRef
+	all                                               []*model
+	refs                                              []pipeline.ModelRef
 }
 
 // Option adjusts New and NewFactory.
