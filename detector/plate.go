@@ -35,11 +35,23 @@ func (g *Graph) plateStage(ctx context.Context, v *view, veh *vehicle, tm timer)
 	if err != nil {
 		return err
 	}
+	// PP-OCR det responds to text of a certain pixel height only, and a plate may fall
+	// outside it at the configured scale: when no candidate there reads, once more at 1.5×.
+	for _, side := range []int{g.cfg.PlateDetectSide, g.cfg.PlateDetectSide * 3 / 2} {
+		found, err := g.plateAtScale(ctx, full, v, veh, side, tm)
+		if err != nil || found || g.plateDet.m.Decoder.Type != models.DecoderPaddleDB {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *Graph) plateAtScale(ctx context.Context, full gocv.Mat, v *view, veh *vehicle, side int, tm timer) (bool, error) {
 	t0 := time.Now()
-	cands, err := g.plateCandidates(ctx, full, v, veh)
+	cands, err := g.plateCandidates(ctx, full, v, veh, side)
 	tm.since(StagePlateDetect, t0)
 	if err != nil || len(cands) == 0 {
-		return err
+		return false, err
 	}
 	t0 = time.Now()
 	defer tm.since(StagePlateOCR, t0)
@@ -47,7 +59,7 @@ func (g *Graph) plateStage(ctx context.Context, v *view, veh *vehicle, tm timer)
 	for _, c := range cands {
 		res, ok, err := g.readPlate(ctx, full, c.quad)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if !ok {
 			continue
@@ -60,8 +72,7 @@ func (g *Graph) plateStage(ctx context.Context, v *view, veh *vehicle, tm timer)
 			veh.plateQuad, veh.hasPlate = c.quad, true
 		}
 	}
-	_ = found
-	return nil
+	return found, nil
 }
 
 // plateRank orders the reads of one vehicle's candidates: OCR confidence first, a national
@@ -96,7 +107,7 @@ func plateOut(r platetext.Result, q [4]imgproc.Point, viewName string) pipeline.
 
 // plateCandidates runs the plate detector on the vehicle (a plate detector on the whole
 // vehicle box, text detection on its lower part) and returns the best few candidates.
-func (g *Graph) plateCandidates(ctx context.Context, full gocv.Mat, v *view, veh *vehicle) ([]plateCand, error) {
+func (g *Graph) plateCandidates(ctx context.Context, full gocv.Mat, v *view, veh *vehicle, side int) ([]plateCand, error) {
 	pd := g.plateDet
 	region := veh.det.Box
 	// A vehicle cut by the top of the frame may show its plate anywhere in the box.
@@ -113,7 +124,7 @@ func (g *Graph) plateCandidates(ctx context.Context, full gocv.Mat, v *view, veh
 	var cands []plateCand
 	switch pd.m.Decoder.Type {
 	case models.DecoderPaddleDB:
-		w, h := dbInputSize(crop.Cols(), crop.Rows(), g.cfg.PlateDetectSide, pd.m.Input.Multiple)
+		w, h := dbInputSize(crop.Cols(), crop.Rows(), side, pd.m.Input.Multiple)
 		t, err := pd.feedAt(crop, w, h)
 		if err != nil {
 			return nil, err
@@ -134,13 +145,18 @@ func (g *Graph) plateCandidates(ctx context.Context, full gocv.Mat, v *view, veh
 		}
 		t = t.WithOffset(ox, oy)
 		vw := veh.det.Box.W()
+		lines := make([]textLine, 0, len(boxes))
 		for _, b := range boxes {
 			var q [4]imgproc.Point
 			for i, c := range b.Corners {
 				q[i] = t.PointToFrame(imgproc.Point{X: c.X, Y: c.Y})
 			}
+			lines = append(lines, textLine{q, b.Score})
+		}
+		for _, l := range append(lines, mergeLines(lines)...) {
+			q := l.quad
 			w, h := quadSize(q)
-			if h < 6 || w < 2*h || w > 12*h || w > 0.8*vw {
+			if h < 6 || w < 1.5*h || w > 12*h || w > 0.8*vw {
 				continue // not a plate's text line: too small, too square, too long
 			}
 			// Plates sit near the vehicle's vertical axis; favour central, plate-shaped lines.
@@ -148,10 +164,10 @@ func (g *Graph) plateCandidates(ctx context.Context, full gocv.Mat, v *view, veh
 			centre := 1 - math.Abs(cx-(veh.det.Box.X1+veh.det.Box.X2)/2)/(vw/2)
 			aspect := w / h
 			shape := 1.0
-			if aspect < 2.5 || aspect > 7 {
+			if aspect < 2 || aspect > 7 {
 				shape = 0.7
 			}
-			cands = append(cands, plateCand{quad: growQuad(q, plateGrowX, plateGrowY), score: b.Score * (0.5 + 0.5*max(0, centre)) * shape})
+			cands = append(cands, plateCand{quad: growQuad(q, plateGrowX, plateGrowY), score: l.score * (0.5 + 0.5*max(0, centre)) * shape})
 		}
 	case models.DecoderLPDYuNet:
 		off := func(t imgproc.Transform) imgproc.Transform { return t.WithOffset(ox, oy) }
@@ -186,6 +202,66 @@ func dbInputSize(w, h, side, multiple int) (int, int) {
 	rw := max(multiple, int(math.Round(float64(w)*r/float64(multiple)))*multiple)
 	rh := max(multiple, int(math.Round(float64(h)*r/float64(multiple)))*multiple)
 	return rw, rh
+}
+
+// textLine is a text box in frame pixels with its detection score.
+type textLine struct {
+	quad  [4]imgproc.Point
+	score float64
+}
+
+// mergeLines joins text boxes that continue each other on one line: DB may split a plate at
+// the wide gaps of some layouts (German "B MW 1234" around the seals, French "AB-123-CD"),
+// and each fragment alone reads as a partial plate. The joined lines are extra candidates;
+// the fragments stay, and the reads decide.
+func mergeLines(lines []textLine) []textLine {
+	sorted := append([]textLine(nil), lines...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].quad[0].X < sorted[j].quad[0].X })
+	used := make([]bool, len(sorted))
+	var out []textLine
+	for i := range sorted {
+		if used[i] {
+			continue
+		}
+		group := []textLine{sorted[i]}
+		last := sorted[i]
+		for j := i + 1; j < len(sorted); j++ {
+			if !used[j] && continues(last, sorted[j]) {
+				group = append(group, sorted[j])
+				used[j] = true
+				last = sorted[j]
+			}
+		}
+		if len(group) < 2 {
+			continue
+		}
+		first := group[0]
+		m := textLine{quad: [4]imgproc.Point{first.quad[0], last.quad[1], last.quad[2], first.quad[3]}}
+		for _, g := range group {
+			m.score += g.score / float64(len(group))
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// continues reports whether b follows a on the same text line: similar height, overlapping
+// vertically, starting within about one character height after a ends.
+func continues(a, b textLine) bool {
+	_, ha := quadSize(a.quad)
+	_, hb := quadSize(b.quad)
+	if ha <= 0 || hb <= 0 || hb/ha < 0.7 || hb/ha > 1.4 {
+		return false
+	}
+	ay1, ay2 := (a.quad[0].Y+a.quad[1].Y)/2, (a.quad[3].Y+a.quad[2].Y)/2
+	by1, by2 := (b.quad[0].Y+b.quad[1].Y)/2, (b.quad[3].Y+b.quad[2].Y)/2
+	overlap := min(ay2, by2) - max(ay1, by1)
+	if overlap < 0.6*min(ha, hb) {
+		return false
+	}
+	gap := (b.quad[0].X+b.quad[3].X)/2 - (a.quad[1].X+a.quad[2].X)/2
+	h := max(ha, hb)
+	return gap > -0.2*h && gap < 1.2*h
 }
 
 // readPlate rectifies the quadrilateral out of full and reads it.
