@@ -82,6 +82,12 @@ func (w *Worker) process(ctx context.Context, p *passage, stop <-chan struct{}) 
 		return
 	}
 	for _, o := range good {
+		if res.Detection.Flagged {
+			// The hash of the bytes analysed is what the evidence record proves; clean
+			// frames are deleted and need none.
+			sum := sha256.Sum256(o.data)
+			o.sha256 = hex.EncodeToString(sum[:])
+		}
 		o.data = nil // only the hash and the object info are needed from here on
 	}
 	if w.observeStages {
@@ -166,11 +172,10 @@ func (w *Worker) readFrame(ctx context.Context, h *held) (*original, error) {
 	if info.Size > 0 {
 		buf.Grow(int(info.Size))
 	}
-	hash := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(&buf, hash), rc); err != nil {
+	if _, err := io.Copy(&buf, rc); err != nil {
 		return nil, fmt.Errorf("read %s/%s: %w", f.Bucket, f.Key, err)
 	}
-	return &original{h: h, data: buf.Bytes(), sha256: hex.EncodeToString(hash.Sum(nil)), info: info}, nil
+	return &original{h: h, data: buf.Bytes(), info: info}, nil
 }
 
 // alreadyPublished reports whether a missing frame's original is in evidence with this
