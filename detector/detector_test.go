@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gocv.io/x/gocv"
+	xdraw "golang.org/x/image/draw"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/gofont/gomonobold"
 	"golang.org/x/image/font/opentype"
@@ -449,4 +450,85 @@ func TestGreyscaleIRFrame(t *testing.T) {
 	require.NotEmpty(t, res.Detection.Vehicles)
 	require.NotNil(t, res.Detection.Vehicles[0].Plate)
 	assert.Equal(t, "7AHN739", res.Detection.Vehicles[0].Plate.Text)
+}
+
+func TestMergeLines(t *testing.T) {
+	box := func(x1, y1, x2, y2 float64) textLine {
+		return textLine{quad: [4]imgproc.Point{{X: x1, Y: y1}, {X: x2, Y: y1}, {X: x2, Y: y2}, {X: x1, Y: y2}}, score: 0.8}
+	}
+	// "B MW" and "1234" of a German plate, 20 px high, 14 px apart: joined.
+	got := mergeLines([]textLine{box(140, 100, 200, 120), box(100, 100, 126, 120), box(300, 300, 360, 320)})
+	require.Len(t, got, 1)
+	assert.Equal(t, imgproc.Point{X: 100, Y: 100}, got[0].quad[0])
+	assert.Equal(t, imgproc.Point{X: 200, Y: 120}, got[0].quad[2])
+	// Far apart, or on different lines, or of different heights: not joined.
+	assert.Empty(t, mergeLines([]textLine{box(100, 100, 126, 120), box(200, 100, 260, 120)}))
+	assert.Empty(t, mergeLines([]textLine{box(100, 100, 126, 120), box(130, 115, 190, 135)}))
+	assert.Empty(t, mergeLines([]textLine{box(100, 100, 126, 120), box(130, 100, 190, 150)}))
+}
+
+// euPlate draws a European plate: white, the blue EU band with the country code at the
+// left, the registration in colour.
+func euPlate(t *testing.T, band, text string, ink color.RGBA) image.Image {
+	ft, err := opentype.Parse(gomonobold.TTF)
+	require.NoError(t, err)
+	face, err := opentype.NewFace(ft, &opentype.FaceOptions{Size: 80, DPI: 72, Hinting: font.HintingFull})
+	require.NoError(t, err)
+	defer face.Close()
+	small, err := opentype.NewFace(ft, &opentype.FaceOptions{Size: 30, DPI: 72})
+	require.NoError(t, err)
+	defer small.Close()
+	w, h := 520, 110
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(img, img.Bounds(), image.NewUniform(color.RGBA{20, 20, 20, 255}), image.Point{}, draw.Src)
+	draw.Draw(img, image.Rect(3, 3, w-3, h-3), image.NewUniform(color.White), image.Point{}, draw.Src)
+	draw.Draw(img, image.Rect(3, 3, 48, h-3), image.NewUniform(color.RGBA{0, 51, 153, 255}), image.Point{}, draw.Src)
+	(&font.Drawer{Dst: img, Src: image.NewUniform(color.White), Face: small, Dot: fixed.P(14, 95)}).DrawString(band)
+	adv := font.MeasureString(face, text).Ceil()
+	(&font.Drawer{Dst: img, Src: image.NewUniform(ink), Face: face, Dot: fixed.P(48+(w-48-adv)/2, 84)}).DrawString(text)
+	return img
+}
+
+// A European plate (rendered, pasted over the plate of a real car photo) goes through the
+// whole default graph: the band's code is not glued into the text and gives the country.
+func TestEuropeanPlateOnRealCar(t *testing.T) {
+	g := sharedDefaultGraph(t)
+	f, err := os.Open(testenv.SharedPath(t, "data", "plates", "wts-lg-000132.jpg"))
+	require.NoError(t, err)
+	car, err := jpeg.Decode(f)
+	f.Close()
+	require.NoError(t, err)
+	// The labelled plate is at 785,131 (80x40): cover it with a 4.7:1 plate of the same
+	// centre, wider as European plates are.
+	const cx, cy, pw = 825.0, 151.0, 140
+	ph := pw * 110 / 520
+	for _, c := range []struct {
+		band, text, want, country string
+		ink                       color.RGBA
+	}{
+		{"B", "1-ABC-234", "1ABC234", "BE", color.RGBA{170, 20, 30, 255}},
+		{"NL", "GB-123-K", "GB123K", "NL", color.RGBA{10, 10, 10, 255}},
+		{"F", "AB-123-CD", "AB123CD", "FR", color.RGBA{10, 10, 10, 255}},
+		{"D", "K AB 1234", "KAB1234", "DE", color.RGBA{10, 10, 10, 255}},
+	} {
+		t.Run(c.want, func(t *testing.T) {
+			img := image.NewRGBA(car.Bounds())
+			draw.Draw(img, img.Bounds(), car, image.Point{}, draw.Src)
+			r := image.Rect(int(cx-pw/2), int(cy-float64(ph)/2), int(cx+pw/2), int(cy+float64(ph)/2))
+			xdraw.CatmullRom.Scale(img, r, euPlate(t, c.band, c.text, c.ink), image.Rect(0, 0, 520, 110), xdraw.Src, nil)
+			var buf bytes.Buffer
+			require.NoError(t, jpeg.Encode(&buf, img, &jpeg.Options{Quality: 92}))
+			res, det, err := g.AnalyzeDetailed(context.Background(), []View{{Data: buf.Bytes(), Frame: pipeline.Frame{View: pipeline.ViewRear}}}, AnalyzeOptions{NoRender: true})
+			require.NoError(t, err)
+			for _, p := range det[0].Plates {
+				t.Logf("candidate read %q %.2f at %+v", p.Text, p.Confidence, *p.Box)
+			}
+			require.NotEmpty(t, res.Detection.Vehicles)
+			p := res.Detection.Vehicles[0].Plate
+			require.NotNil(t, p)
+			t.Logf("read %q raw %q country %s from %s conf %.2f", p.Text, p.Raw, p.Country, p.CountryFrom, p.Confidence)
+			assert.Equal(t, c.want, p.Text)
+			assert.Equal(t, c.country, p.Country)
+		})
+	}
 }

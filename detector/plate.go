@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"gocv.io/x/gocv"
@@ -20,6 +21,7 @@ import (
 type plateCand struct {
 	quad  [4]imgproc.Point
 	score float64
+	whole bool // joined from several text boxes of one line
 }
 
 // Text-line to plate margins: PP-OCR's DB box hugs the characters, fast-plate-ocr was
@@ -55,23 +57,43 @@ func (g *Graph) plateAtScale(ctx context.Context, full gocv.Mat, v *view, veh *v
 	}
 	t0 = time.Now()
 	defer tm.since(StagePlateOCR, t0)
-	bestRank, found := -1.0, false
+	type read struct {
+		res  platetext.Result
+		cand plateCand
+	}
+	var reads []read
 	for _, c := range cands {
 		res, ok, err := g.readPlate(ctx, full, c.quad)
 		if err != nil {
 			return false, err
 		}
-		if !ok {
-			continue
-		}
-		p := plateOut(res, c.quad, v.name)
-		v.detail.Plates = append(v.detail.Plates, p)
-		if r := plateRank(res, c.score); r > bestRank {
-			bestRank, found = r, true
-			veh.out.Plate = &p
-			veh.plateQuad, veh.hasPlate = c.quad, true
+		if ok {
+			reads = append(reads, read{res, c})
+			v.detail.Plates = append(v.detail.Plates, plateOut(res, c.quad, v.name))
 		}
 	}
+	best := -1
+	for i, r := range reads {
+		if best < 0 || plateRank(r.res, r.cand) > plateRank(reads[best].res, reads[best].cand) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return false, nil
+	}
+	// A read that contains the best one and is as sure of it is the whole plate of which
+	// the best is a fragment (the district letter before the seals of a German plate is
+	// small text apart, and text detection may miss it).
+	for i, r := range reads {
+		b := reads[best].res
+		if i != best && r.res.Valid() && len(r.res.Text) > len(b.Text) && strings.Contains(r.res.Text, b.Text) && r.res.Confidence >= b.Confidence-0.05 {
+			best = i
+		}
+	}
+	p := plateOut(reads[best].res, reads[best].cand.quad, v.name)
+	veh.out.Plate = &p
+	veh.plateQuad, veh.hasPlate = reads[best].cand.quad, true
+	found := true
 	return found, nil
 }
 
@@ -80,8 +102,14 @@ func (g *Graph) plateAtScale(ctx context.Context, full gocv.Mat, v *view, veh *v
 // half of a car, dealer stickers and bumper text are also read, and a 0.4-confidence read of
 // one that happens to fit a format must not beat a 1.0 read of the plate (measured on
 // ../shared/data/plates: 4 plates lost that way).
-func plateRank(r platetext.Result, detScore float64) float64 {
-	rank := r.Confidence + 0.1*min(1, detScore)
+//
+// A joined line gets a small bonus: a fragment of a split plate ("AB1234" of "K AB 1234")
+// can itself fit some format, and the whole line explains more of the plate.
+func plateRank(r platetext.Result, c plateCand) float64 {
+	rank := r.Confidence + 0.1*min(1, c.score)
+	if c.whole {
+		rank += 0.05
+	}
 	if r.Valid() {
 		rank += 0.15
 	}
@@ -151,7 +179,7 @@ func (g *Graph) plateCandidates(ctx context.Context, full gocv.Mat, v *view, veh
 			for i, c := range b.Corners {
 				q[i] = t.PointToFrame(imgproc.Point{X: c.X, Y: c.Y})
 			}
-			lines = append(lines, textLine{q, b.Score})
+			lines = append(lines, textLine{quad: q, score: b.Score})
 		}
 		for _, l := range append(lines, mergeLines(lines)...) {
 			q := l.quad
@@ -167,7 +195,7 @@ func (g *Graph) plateCandidates(ctx context.Context, full gocv.Mat, v *view, veh
 			if aspect < 2 || aspect > 7 {
 				shape = 0.7
 			}
-			cands = append(cands, plateCand{quad: growQuad(q, plateGrowX, plateGrowY), score: l.score * (0.5 + 0.5*max(0, centre)) * shape})
+			cands = append(cands, plateCand{quad: growQuad(q, plateGrowX, plateGrowY), score: l.score * (0.5 + 0.5*max(0, centre)) * shape, whole: l.joined})
 		}
 	case models.DecoderLPDYuNet:
 		off := func(t imgproc.Transform) imgproc.Transform { return t.WithOffset(ox, oy) }
@@ -206,8 +234,9 @@ func dbInputSize(w, h, side, multiple int) (int, int) {
 
 // textLine is a text box in frame pixels with its detection score.
 type textLine struct {
-	quad  [4]imgproc.Point
-	score float64
+	quad   [4]imgproc.Point
+	score  float64
+	joined bool
 }
 
 // mergeLines joins text boxes that continue each other on one line: DB may split a plate at
@@ -236,7 +265,7 @@ func mergeLines(lines []textLine) []textLine {
 			continue
 		}
 		first := group[0]
-		m := textLine{quad: [4]imgproc.Point{first.quad[0], last.quad[1], last.quad[2], first.quad[3]}}
+		m := textLine{quad: [4]imgproc.Point{first.quad[0], last.quad[1], last.quad[2], first.quad[3]}, joined: true}
 		for _, g := range group {
 			m.score += g.score / float64(len(group))
 		}
@@ -246,7 +275,8 @@ func mergeLines(lines []textLine) []textLine {
 }
 
 // continues reports whether b follows a on the same text line: similar height, overlapping
-// vertically, starting within about one character height after a ends.
+// vertically, starting within two character heights after a ends (German plates leave
+// that much room for the seals between district and letters).
 func continues(a, b textLine) bool {
 	_, ha := quadSize(a.quad)
 	_, hb := quadSize(b.quad)
@@ -261,7 +291,7 @@ func continues(a, b textLine) bool {
 	}
 	gap := (b.quad[0].X+b.quad[3].X)/2 - (a.quad[1].X+a.quad[2].X)/2
 	h := max(ha, hb)
-	return gap > -0.2*h && gap < 1.2*h
+	return gap > -0.2*h && gap < 2*h
 }
 
 // readPlate rectifies the quadrilateral out of full and reads it.
