@@ -12,6 +12,25 @@ import (
 	"github.com/crossborder/offencecam/internal/testenv"
 )
 
+// frameOf is a real roadside photo resized to w×h and JPEG-encoded.
+func frameOf(b testing.TB, w, h int) []byte {
+	b.Helper()
+	src := readFile(b, testenv.SharedPath(b, "data", "plates", "wts-lg-000013.jpg"))
+	m, _, err := imgproc.Decode(src, imgproc.DecodeOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	d := gocv.NewMat()
+	defer d.Close()
+	gocv.Resize(m, &d, image.Pt(w, h), 0, 0, gocv.InterpolationCubic)
+	out, err := imgproc.EncodeJPEG(d, 92)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
 // frame1080 is a real roadside photo resized to 1920×1080 and JPEG-encoded (the shared sets
 // hold no full-HD frame).
 func frame1080(b testing.TB) []byte {
@@ -127,10 +146,19 @@ func BenchmarkModelRun(b *testing.B) {
 	}
 }
 
-func BenchmarkDecode1080(b *testing.B) {
-	data := frame1080(b)
-	for _, r := range []int{1, 2} {
-		b.Run(map[int]string{1: "full", 2: "reduced2"}[r], func(b *testing.B) {
+// BenchmarkDecode: full vs reduced decode of a 1920×1080 and a 3840×2160 (8.3 MP) JPEG, as
+// the graph does them for the scene model.
+func BenchmarkDecode(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		data   []byte
+		reduce int
+	}{
+		{"1920x1080/full", frame1080(b), 1}, {"1920x1080/reduced2", frame1080(b), 2},
+		{"3840x2160/full", frameOf(b, 3840, 2160), 1}, {"3840x2160/reduced4", frameOf(b, 3840, 2160), 4},
+	} {
+		data, r := c.data, c.reduce
+		b.Run(c.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				m, _, err := imgproc.Decode(data, imgproc.DecodeOptions{Reduce: r})
 				if err != nil {
