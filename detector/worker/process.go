@@ -145,7 +145,10 @@ func (w *Worker) prepare(ctx context.Context, p *passage) (origs []*original, pr
 			return nil, "", false
 		}
 		for _, h := range missing {
-			log.Warn("frame object is gone from the store; nothing to analyse", "frame", h.frame.ID)
+			// Legitimately only after a crash between deleting a clean frame and acking it;
+			// anything more often means this worker reads another store than ingest writes.
+			log.Error("frame object is gone from the store; nothing to analyse (does this worker use the same object store as ingest?)",
+				"frame", h.frame.ID, "bucket", h.frame.Bucket, "key", h.frame.Key)
 			w.ackAll([]*held{h}, resultMissing)
 		}
 	}
