@@ -471,3 +471,27 @@ func TestSameViewTwiceIsNotOnePassage(t *testing.T) {
 	waitFor(t, 20*time.Second, "both analysed", func() bool { return e.streamCount(t, pipeline.StreamFrames) == 0 })
 	assert.Equal(t, [][]string{{pipeline.ViewFront}, {pipeline.ViewFront}}, an.views(), "analysed apart")
 }
+
+// A frame whose object is gone (and not in evidence) has nothing to analyse: acked and
+// counted as missing, not retried forever.
+func TestMissingObjectIsAckedAndCounted(t *testing.T) {
+	e := newEnv(t, false)
+	factory, an := newTestAnalyzerFactory()
+	r := e.start(t, testConfig(), factory)
+	ctx := context.Background()
+	data := img("flagged", "gone")
+	key := "cam1/gone/front.jpg"
+	info, err := e.store.Put(ctx, pipeline.BucketFrames, key, bytes.NewReader(data), int64(len(data)), objstore.PutOptions{})
+	require.NoError(t, err)
+	require.NoError(t, e.store.Delete(ctx, pipeline.BucketFrames, key))
+	e.publishFrame(t, pipeline.Frame{V: 1, ID: pipeline.FrameID(pipeline.BucketFrames, key, info.ETag), Bucket: pipeline.BucketFrames,
+		Key: key, ETag: info.ETag, Camera: "cam1", CapturedAt: captured, View: pipeline.ViewFront, PassageID: "gone"})
+	e.putFrame(t, "cam1", "here", pipeline.ViewFront, img("clean", "here"))
+	waitFor(t, 20*time.Second, "both handled", func() bool { return e.streamCount(t, pipeline.StreamFrames) == 0 })
+	waitFor(t, 5*time.Second, "counted", func() bool {
+		return counter(t, r.reg, "offencecam_detector_frames_total", map[string]string{"result": "missing"}) == 1
+	})
+	assert.Empty(t, e.detections(t))
+	assert.Empty(t, e.dlq(t))
+	assert.LessOrEqual(t, an.calls.Load(), int64(1), "only the frame that exists is analysed")
+}
