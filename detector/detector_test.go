@@ -30,6 +30,7 @@ import (
 	"github.com/crossborder/offencecam/detector/evalmetrics"
 	"github.com/crossborder/offencecam/detector/imgproc"
 	"github.com/crossborder/offencecam/internal/testenv"
+	"github.com/crossborder/offencecam/models"
 	"github.com/crossborder/offencecam/pipeline"
 )
 
@@ -531,4 +532,86 @@ func TestEuropeanPlateOnRealCar(t *testing.T) {
 			assert.Equal(t, c.country, p.Country)
 		})
 	}
+}
+
+// standInCatalog is the builtin catalogue plus yolox-nano under another name with its
+// "person" class given the role role: a stand-in for the phone or seatbelt models the
+// reference pack lacks, so the stages, offence rules and flagged-passage evidence run on
+// real detections.
+func standInCatalog(t *testing.T, name, role string) models.Catalog {
+	cat, err := models.Builtin()
+	require.NoError(t, err)
+	m := *cat[ModelYOLOXNano]
+	m.Name = name
+	m.Classes = []models.Class{{ID: 0, Name: role, Role: role}}
+	cat[name] = &m
+	return cat
+}
+
+func TestSeatbeltDetectorFlagsPassage(t *testing.T) {
+	testenv.ModelFile(t, "libonnxruntime.so.1")
+	cfg := DefaultConfig()
+	cfg.Models.Seatbelt = "belt-standin"
+	cfg.Thresholds.Seatbelt = 0.2
+	cfg.Thresholds.Offence[pipeline.OffenceSeatbelt] = 0.2
+	g, err := New(cfg, testenv.ModelCache(), WithCatalog(standInCatalog(t, "belt-standin", models.RoleNoSeatbelt)))
+	require.NoError(t, err)
+	defer g.Close()
+	flagged := 0
+	for _, p := range sharedImages(t, "data", "seatbelt-phone", "images")[:12] {
+		res, err := g.Analyze(context.Background(), []View{{Data: readFile(t, p), Frame: pipeline.Frame{View: pipeline.ViewFront, PassageID: p}}})
+		require.NoError(t, err)
+		d := res.Detection
+		if !d.Flagged {
+			assert.Empty(t, res.Artifacts, "unflagged passages render nothing")
+			continue
+		}
+		flagged++
+		require.Len(t, d.Offences, 1)
+		o := d.Offences[0]
+		assert.Equal(t, pipeline.OffenceSeatbelt, o.Kind)
+		v := d.Vehicles[o.Vehicle]
+		assert.Equal(t, pipeline.SeatbeltNotWorn, v.Seatbelt.State)
+		assert.GreaterOrEqual(t, o.Score, 0.2)
+		require.NotNil(t, v.Seatbelt.Box)
+		// The finding lies in or near the driver's half of the windshield.
+		cx := v.Seatbelt.Box.X + v.Seatbelt.Box.W/2
+		assert.Greater(t, cx, v.Driver.X-v.Driver.W*0.2)
+		kinds := map[string]bool{}
+		for _, a := range res.Artifacts {
+			kinds[a.Kind] = true
+		}
+		assert.True(t, kinds[pipeline.EvidenceAnnotated] && kinds[pipeline.EvidenceDriverCrop], "%v", kinds)
+		assert.Greater(t, d.TimingsMS[StageFace], 0.0, "faces are looked for before rendering")
+		assert.Contains(t, d.Models, pipeline.ModelRef{Name: "belt-standin", Version: "0.1.1rc0-coco", Role: RoleSeatbelt})
+	}
+	t.Logf("%d of 12 passages flagged by the stand-in", flagged)
+	assert.Greater(t, flagged, 0)
+}
+
+func TestPhoneModelFlagsPassage(t *testing.T) {
+	testenv.ModelFile(t, "libonnxruntime.so.1")
+	cfg := DefaultConfig()
+	cfg.Models.Phone = "phone-standin"
+	cfg.PhoneRefine = true
+	cfg.Thresholds.Phone = 0.2
+	cfg.Thresholds.Offence[pipeline.OffencePhone] = 0.2
+	g, err := New(cfg, testenv.ModelCache(), WithCatalog(standInCatalog(t, "phone-standin", models.RolePhone)))
+	require.NoError(t, err)
+	defer g.Close()
+	flagged := 0
+	for _, p := range sharedImages(t, "data", "seatbelt-phone", "images")[:12] {
+		res, err := g.Analyze(context.Background(), []View{{Data: readFile(t, p), Frame: pipeline.Frame{View: pipeline.ViewFront}}})
+		require.NoError(t, err)
+		if !res.Detection.Flagged {
+			continue
+		}
+		flagged++
+		o := res.Detection.Offences[0]
+		assert.Equal(t, pipeline.OffencePhone, o.Kind)
+		assert.Equal(t, pipeline.PhoneHeld, res.Detection.Vehicles[o.Vehicle].Phone.State)
+		assert.NotEmpty(t, res.Artifacts)
+		assert.Greater(t, res.Detection.TimingsMS[StagePhone], 0.0)
+	}
+	assert.Greater(t, flagged, 0)
 }
