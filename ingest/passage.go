@@ -1,6 +1,8 @@
 package ingest
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"sort"
 	"sync"
 	"time"
@@ -40,7 +42,11 @@ func explicitPassageID(camera, site, passage string) string {
 	return pipeline.Token(scope) + "-" + pipeline.Token(passage)
 }
 
-func (p *passages) assign(camera, site, passage, view string, at time.Time) string {
+// assign returns the passage id of a frame. frameID (bucket/key/etag) makes a generated id
+// unique: two passes of one camera stamped with the same capture time (second-resolution
+// clocks, upload times) must never share an id, because DETECTIONS keeps one Detection per
+// passage id and the second would be dropped as a duplicate.
+func (p *passages) assign(camera, site, passage, view string, at time.Time, frameID string) string {
 	if passage != "" {
 		return explicitPassageID(camera, site, passage)
 	}
@@ -65,7 +71,7 @@ func (p *passages) assign(camera, site, passage, view string, at time.Time) stri
 	// The id is derived from the first frame seen of the pass, so it reads as camera and
 	// time in logs and the review UI.
 	g := &passageGroup{
-		id:    pipeline.Token(camera) + "-" + at.UTC().Format("20060102T150405.000Z"),
+		id:    pipeline.Token(camera) + "-" + at.UTC().Format("20060102T150405.000Z") + "-" + shortHash(frameID),
 		first: at, last: at, views: map[string]bool{view: true},
 	}
 	groups = append(groups, g)
@@ -75,4 +81,9 @@ func (p *passages) assign(camera, site, passage, view string, at time.Time) stri
 	}
 	p.byCam[camera] = groups
 	return g.id
+}
+
+func shortHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:4])
 }

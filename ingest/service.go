@@ -401,7 +401,7 @@ func (s *Service) process(ctx context.Context, r ObjectRef) (Outcome, error) {
 	}
 
 	f.Format, f.Width, f.Height, f.Source = img.Format, img.Width, img.Height, r.Source
-	f.PassageID = s.passages.assign(f.Camera, f.Site, f.PassageID, f.View, f.CapturedAt)
+	f.PassageID = s.passages.assign(f.Camera, f.Site, f.PassageID, f.View, f.CapturedAt, f.ID)
 	f.ReceivedAt = s.now().UTC()
 	// From here the work is nearly done: a stop lets it finish for a moment rather than
 	// leave a published frame unmarked (harmless, the stream's window dedups it, but noisy).
