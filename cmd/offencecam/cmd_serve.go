@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/crossborder/offencecam/detector"
 )
 
 // shutdownGrace bounds the whole stop: SIGTERM must end the process within 5 s.
@@ -73,7 +75,7 @@ func startRoles(ctx context.Context, rt *runtime, g *group) (http.Handler, error
 	if err := startIngestRole(ctx, rt, g); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	factory, err := newAnalyzerFactory(rt.cfg)
+	factory, err := newAnalyzerFactory(rt.cfg, detector.WithRegistry(rt.reg), detector.WithLogger(rt.log))
 	switch {
 	case errors.Is(err, errNoStageGraph):
 		rt.log.Warn("detect role not started", "err", err)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/crossborder/offencecam/detector"
 	"github.com/crossborder/offencecam/detector/worker"
 	"github.com/crossborder/offencecam/ingest"
 	"github.com/crossborder/offencecam/platform"
@@ -12,6 +13,7 @@ import (
 type Stages struct {
 	Ingest   ingest.Config   `yaml:"ingest"`
 	Detect   worker.Config   `yaml:"detect"`
+	Detector detector.Config `yaml:"detector"`
 	Review   review.Config   `yaml:"review"`
 	Platform platform.Config `yaml:"platform"`
 }
@@ -20,13 +22,14 @@ func defaultStages() Stages {
 	return Stages{
 		Ingest:   ingest.DefaultConfig(),
 		Detect:   worker.DefaultConfig(),
+		Detector: detector.DefaultConfig(),
 		Review:   review.DefaultConfig(),
 		Platform: platform.DefaultConfig(),
 	}
 }
 
 func (s Stages) validate() error {
-	for _, v := range []interface{ Validate() error }{s.Ingest, s.Detect, s.Review, s.Platform} {
+	for _, v := range []interface{ Validate() error }{s.Ingest, s.Detect, s.Detector, s.Review, s.Platform} {
 		if err := v.Validate(); err != nil {
 			return err
 		}
