@@ -615,3 +615,20 @@ func TestPhoneModelFlagsPassage(t *testing.T) {
 	}
 	assert.Greater(t, flagged, 0)
 }
+
+// provider cuda on a box without the CUDA build (this one) runs on the CPU, not fails.
+func TestCUDAConfigFallsBackToCPU(t *testing.T) {
+	testenv.ModelFile(t, "libonnxruntime.so.1")
+	if _, err := os.Stat(filepath.Join(testenv.ModelCache(), "libonnxruntime_providers_cuda.so")); err == nil {
+		t.Skip("the CUDA build is in the cache: this box may run CUDA")
+	}
+	cfg := DefaultConfig()
+	cfg.Runtime.Provider = "cuda:0"
+	g := newTestGraph(t, cfg)
+	res, err := g.Analyze(context.Background(), []View{{Data: readFile(t, testenv.SharedPath(t, "data", "plates", "wts-lg-000132.jpg")), Frame: pipeline.Frame{View: pipeline.ViewRear}}})
+	require.NoError(t, err)
+	require.NotEmpty(t, res.Detection.Vehicles)
+	require.NotNil(t, res.Detection.Vehicles[0].Plate)
+	assert.Equal(t, "7AHN739", res.Detection.Vehicles[0].Plate.Text)
+	assert.Equal(t, "cpu", g.scene.s.Provider())
+}

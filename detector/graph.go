@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -86,7 +87,13 @@ func prepare(cfg Config, cacheDir string, opts []Option) (*shared, error) {
 	if set.lib == "" {
 		set.lib = models.LibraryPath(cacheDir)
 		if name, _, _ := ort.ParseProvider(cfg.Runtime.Provider); name == "cuda" {
-			set.lib = models.GPULibraryPath(cacheDir)
+			// The CUDA build when it was fetched; else the CPU library, and the sessions'
+			// CUDA provider falls back to the CPU with its one warning.
+			if gpu := models.GPULibraryPath(cacheDir); fileExists(gpu) {
+				set.lib = gpu
+			} else {
+				set.log.Warn("ONNX Runtime with CUDA not in the model cache, using the CPU build", "want", gpu)
+			}
 		}
 	}
 	if err := ort.Init(set.lib); err != nil {
@@ -201,6 +208,11 @@ func (sh *shared) newGraph() (_ *Graph, err error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func isDetector(md *model) bool {

@@ -93,8 +93,7 @@ func (g *Graph) plateAtScale(ctx context.Context, full gocv.Mat, v *view, veh *v
 	p := plateOut(reads[best].res, reads[best].cand.quad, v.name)
 	veh.out.Plate = &p
 	veh.plateQuad, veh.hasPlate = reads[best].cand.quad, true
-	found := true
-	return found, nil
+	return true, nil
 }
 
 // plateRank orders the reads of one vehicle's candidates: OCR confidence first, a national
