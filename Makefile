@@ -39,14 +39,14 @@ vet:
 	$(GO) vet ./...
 
 unit:
-	OFFENCECAM_MODEL_CACHE=$(abspath $(MODELS)) $(GO) test -race -timeout 40m ./...
+	OFFENCECAM_MODELS_CACHE=$(abspath $(MODELS)) $(GO) test -race -timeout 40m ./...
 
 # Every Fuzz target runs for FUZZTIME: bounded, so CI time stays predictable.
 fuzz:
-	OFFENCECAM_MODEL_CACHE=$(abspath $(MODELS)) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+	OFFENCECAM_MODELS_CACHE=$(abspath $(MODELS)) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 bench: build models
-	OFFENCECAM_MODEL_CACHE=$(abspath $(MODELS)) bash scripts/bench.sh
+	OFFENCECAM_MODELS_CACHE=$(abspath $(MODELS)) bash scripts/bench.sh
 
 docker:
 	docker build -t $(IMAGE) .

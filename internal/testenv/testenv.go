@@ -69,11 +69,14 @@ func SharedPath(t testing.TB, elem ...string) string {
 	return p
 }
 
-// ModelCache is the model cache tests read: $OFFENCECAM_MODEL_CACHE, else <repo>/var/models
-// (what `make models` fills).
+// ModelCache is the model cache tests read: $OFFENCECAM_MODELS_CACHE (the variable of the
+// models.cache setting), else <repo>/var/models (what `make models` fills).
+// OFFENCECAM_MODEL_CACHE is accepted too, for older scripts.
 func ModelCache() string {
-	if d := os.Getenv("OFFENCECAM_MODEL_CACHE"); d != "" {
-		return d
+	for _, env := range []string{"OFFENCECAM_MODELS_CACHE", "OFFENCECAM_MODEL_CACHE"} {
+		if d := os.Getenv(env); d != "" {
+			return d
+		}
 	}
 	return filepath.Join(RepoRoot(), "var", "models")
 }
