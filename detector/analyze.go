@@ -289,6 +289,19 @@ func (g *Graph) analyzeView(ctx context.Context, in View, tm timer) (*view, erro
 func (g *Graph) analyzeVehicle(ctx context.Context, v *view, veh *vehicle, main bool, phones, windshields []fdet, tm timer) error {
 	b := veh.det.Box
 	W, H := v.info.Width, v.info.Height
+	if veh.det.Class < 0 {
+		// The whole-frame stand-in: no vehicle was seen, so there is no windshield or
+		// driver to judge (a pedestrian's phone must not become a driver's); plate only.
+		veh.out = pipeline.Vehicle{
+			Class: "unknown", Box: pbox(b), View: v.name,
+			Phone:    pipeline.Finding{State: pipeline.StateUnknown, View: v.name},
+			Seatbelt: pipeline.Finding{State: pipeline.StateUnknown, View: v.name},
+		}
+		if g.plateDet != nil && g.plateRead != nil {
+			return g.plateStage(ctx, v, veh, tm)
+		}
+		return nil
+	}
 	// Windshield: the model's class when it has one, else the geometric prior of the view.
 	ws, wsScore, found := imgproc.Box{}, 0.0, false
 	for _, w := range windshields {

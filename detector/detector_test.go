@@ -632,3 +632,23 @@ func TestCUDAConfigFallsBackToCPU(t *testing.T) {
 	assert.Equal(t, "7AHN739", res.Detection.Vehicles[0].Plate.Text)
 	assert.Equal(t, "cpu", g.scene.s.Provider())
 }
+
+// A close-up where the scene model sees no vehicle: the frame stands in for the vehicle, the
+// plate is read, the occupants are unknown (never an offence).
+func TestWholeFrameStandIn(t *testing.T) {
+	g := sharedDefaultGraph(t)
+	res, _, err := g.AnalyzeDetailed(context.Background(), []View{{Data: readFile(t, testenv.SharedPath(t, "data", "plates", "car1.jpg"))}}, AnalyzeOptions{Render: true})
+	require.NoError(t, err)
+	require.Len(t, res.Detection.Vehicles, 1)
+	v := res.Detection.Vehicles[0]
+	assert.Equal(t, "unknown", v.Class)
+	assert.Equal(t, pipeline.StateUnknown, v.Phone.State)
+	assert.Equal(t, pipeline.StateUnknown, v.Seatbelt.State)
+	assert.Nil(t, v.Driver)
+	require.NotNil(t, v.Plate)
+	assert.Equal(t, "627WW", v.Plate.Text[:5])
+	assert.False(t, res.Detection.Flagged)
+	for _, a := range res.Artifacts {
+		assert.NotEqual(t, pipeline.EvidenceDriverCrop, a.Kind)
+	}
+}

@@ -120,9 +120,11 @@ func (g *Graph) renderView(ctx context.Context, v *view, show []int, tm timer) (
 	}
 	for _, veh := range v.vehicles {
 		o := veh.out
-		label(veh.det.Box, fmt.Sprintf("%s %.2f", o.Class, o.Score), colVehicle)
-		label(veh.driver, "driver", colDriver)
-		gocv.Rectangle(&img, rectOf(veh.passenger), colPass, max(1, thick/2))
+		if veh.det.Class >= 0 { // not the whole-frame stand-in
+			label(veh.det.Box, fmt.Sprintf("%s %.2f", o.Class, o.Score), colVehicle)
+			label(veh.driver, "driver", colDriver)
+			gocv.Rectangle(&img, rectOf(veh.passenger), colPass, max(1, thick/2))
+		}
 		if o.Phone.State == pipeline.PhoneHeld && o.Phone.Box != nil {
 			label(fromPBox(*o.Phone.Box), fmt.Sprintf("phone %.2f", o.Phone.Score), colPhone)
 		}
@@ -158,6 +160,9 @@ func (g *Graph) renderView(ctx context.Context, v *view, show []int, tm timer) (
 		}
 		// The driver crop comes from the masked image: a passenger's face at the edge of the
 		// driver's half stays hidden.
+		if veh.det.Class < 0 {
+			continue
+		}
 		if dc, _, err := imgproc.Crop(img, imgproc.BoxRect(veh.driver, 0.1)); err == nil {
 			b, err := imgproc.EncodeJPEG(dc, q)
 			dc.Close()
