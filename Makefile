@@ -12,7 +12,7 @@ IMAGE     ?= offencecam:latest
 
 export CGO_ENABLED := 1
 
-.PHONY: all build run models tools test vet unit fuzz bench docker clean
+.PHONY: all build run models test-models tools test vet unit fuzz bench docker clean
 
 all: build
 
@@ -33,7 +33,11 @@ tools: $(TOOLS)/versitygw
 $(TOOLS)/versitygw:
 	GOBIN=$(TOOLS) $(GO) install github.com/versity/versitygw/cmd/versitygw@v1.8.0
 
-test: tools models vet unit fuzz
+test: tools models test-models vet unit fuzz
+
+# Optional models the tests cover too (small, from the mirror).
+test-models: build
+	$(BIN) models fetch --cache $(MODELS) lpd-yunet-int8
 
 vet:
 	$(GO) vet ./...

@@ -30,11 +30,8 @@ func addDetectorFlags(fs *flag.FlagSet) *detectorFlags {
 	return d
 }
 
-// detectorConfig is the stage graph's section of the configuration. Until internal/config
-// has a `detector` section it is the default.
-func detectorConfig(cfg config.Config) detector.Config {
-	return detector.DefaultConfig()
-}
+// detectorConfig is the stage graph's section of the configuration.
+func detectorConfig(cfg config.Config) detector.Config { return cfg.Detector }
 
 // load reads the configuration and works out the model cache.
 func (d *detectorFlags) load() (detector.Config, string, error) {
@@ -43,13 +40,8 @@ func (d *detectorFlags) load() (detector.Config, string, error) {
 		return detector.Config{}, "", err
 	}
 	cache := d.cache
-	for _, env := range []string{"OFFENCECAM_MODELS_CACHE", "OFFENCECAM_MODEL_CACHE"} {
-		if cache == "" {
-			cache = os.Getenv(env)
-		}
-	}
 	if cache == "" {
-		cache = cfg.Models.Cache
+		cache = cfg.Models.Cache // also set by $OFFENCECAM_MODELS_CACHE
 	}
 	return detectorConfig(cfg), cache, nil
 }

@@ -118,12 +118,8 @@ func newAnalyzerFactory(cfg config.Config, opts ...detector.Option) (func() (det
 	return f, nil
 }
 
-func detectModelCache(cfg config.Config) string {
-	if c := os.Getenv("OFFENCECAM_MODELS_CACHE"); c != "" {
-		return c
-	}
-	return cfg.Models.Cache
-}
+// detectModelCache is models.cache (which $OFFENCECAM_MODELS_CACHE sets).
+func detectModelCache(cfg config.Config) string { return cfg.Models.Cache }
 
 // stageGraphAvailable is errNoStageGraph (wrapped) when the model cache has no ONNX Runtime.
 func stageGraphAvailable(cfg config.Config) error {
