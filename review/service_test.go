@@ -177,7 +177,9 @@ func TestConsumersApplyResultsAndDeadLetterBadInput(t *testing.T) {
 
 	// Metrics: one pending case, its age from the injected clock.
 	clk.Add(90 * time.Second)
-	assert.Equal(t, 1.0, h.metric("offencecam_review_cases,state=pending"))
+	// The gauges read the case index, which follows the KV asynchronously.
+	require.Eventually(t, func() bool { return h.metric("offencecam_review_cases,state=pending") == 1 },
+		10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, 0.0, h.metric("offencecam_review_cases,state=confirmed"))
 	assert.InDelta(t, 90, h.metric("offencecam_review_queue_oldest_pending_age_seconds"), 1)
 
