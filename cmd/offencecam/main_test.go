@@ -135,7 +135,10 @@ func TestServeIsReadyServesMetricsAndStopsOnSIGTERM(t *testing.T) {
 	assert.Equal(t, 200, code)
 	code, body = httpGet(t, "http://"+addr+"/metrics")
 	assert.Equal(t, 200, code)
-	for _, m := range []string{"offencecam_build_info", "go_goroutines", "process_cpu_seconds_total"} {
+	for _, m := range []string{"offencecam_build_info", "go_goroutines", "process_cpu_seconds_total",
+		// one of each role's own metrics: every role runs in serve and registers on /metrics
+		"offencecam_ingest_in_flight", "offencecam_detector_consumer_pending", "offencecam_model_inference_seconds",
+		"offencecam_review_cases", "offencecam_platform_records_total"} {
 		assert.Contains(t, body, m)
 	}
 
