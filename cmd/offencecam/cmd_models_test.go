@@ -16,7 +16,9 @@ import (
 // combined output and exit status.
 func runCLI(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := offencecam(t, nil, args...)
+	// The commands' own cache resolution is under test: make's OFFENCECAM_MODELS_CACHE
+	// (which `make test` exports for the tests) must not override it.
+	cmd := offencecam(t, []string{"OFFENCECAM_MODELS_CACHE="}, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
