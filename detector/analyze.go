@@ -96,9 +96,7 @@ func (v *view) close() {
 	if v.fullOK && v.reduce > 1 {
 		v.full.Close()
 	}
-	if !v.small.Empty() {
-		v.small.Close()
-	}
+	// small is the graph's frame buffer (Graph.frames), kept for the next analysis.
 }
 
 // timer accumulates stage times in milliseconds.
@@ -125,7 +123,7 @@ func (g *Graph) AnalyzeDetailed(ctx context.Context, views []View, opt AnalyzeOp
 		}
 	}()
 	for i, in := range views {
-		v, err := g.analyzeView(ctx, in, tm)
+		v, err := g.analyzeView(ctx, i, in, tm)
 		if v != nil {
 			vs = append(vs, v)
 		}
@@ -170,7 +168,7 @@ func (g *Graph) fullMat(v *view, tm timer) (gocv.Mat, error) {
 	return m, nil
 }
 
-func (g *Graph) analyzeView(ctx context.Context, in View, tm timer) (*view, error) {
+func (g *Graph) analyzeView(ctx context.Context, idx int, in View, tm timer) (*view, error) {
 	t0 := time.Now()
 	info, err := imgproc.HeaderLimit(in.Data, g.cfg.MaxPixels)
 	if err != nil {
@@ -184,11 +182,15 @@ func (g *Graph) analyzeView(ctx context.Context, in View, tm timer) (*view, erro
 	if reduce < g.cfg.ReducedDecodeMin {
 		reduce = 1
 	}
-	small, _, err := imgproc.Decode(in.Data, imgproc.DecodeOptions{MaxPixels: g.cfg.MaxPixels, Reduce: reduce})
+	for len(g.frames) <= idx {
+		g.frames = append(g.frames, gocv.Mat{})
+	}
+	_, err = imgproc.DecodeInto(in.Data, imgproc.DecodeOptions{MaxPixels: g.cfg.MaxPixels, Reduce: reduce}, &g.frames[idx])
 	tm.since(StageDecode, t0)
 	if err != nil {
 		return nil, err
 	}
+	small := g.frames[idx]
 	v := &view{v: in, info: info, reduce: reduce, small: small}
 	v.name = in.Frame.View
 	if v.name == "" {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"gocv.io/x/gocv"
 
 	"github.com/crossborder/offencecam/detector/ort"
 	"github.com/crossborder/offencecam/models"
@@ -35,6 +36,10 @@ type Graph struct {
 	scene, phone, seatbelt, plateDet, plateRead, face *model
 	all                                               []*model
 	refs                                              []pipeline.ModelRef
+
+	// frames are decode buffers kept across analyses, one per view index: decoding into
+	// the last frame's pixels spares a fresh full-frame allocation and its page faults.
+	frames []gocv.Mat
 }
 
 // Option adjusts New and NewFactory.
@@ -254,6 +259,12 @@ func (g *Graph) Close() error {
 		errs = append(errs, md.close())
 	}
 	g.all = nil
+	for i := range g.frames {
+		if g.frames[i].Ptr() != nil {
+			g.frames[i].Close()
+		}
+	}
+	g.frames = nil
 	return errors.Join(errs...)
 }
 

@@ -29,9 +29,23 @@ var ErrInvalidReduce = errors.New("imgproc: reduce must be 1, 2, 4 or 8")
 // EXIF orientation is ignored: roadside cameras are mounted fixed, and boxes, labels and the
 // evidence must all be in the pixel grid the camera stored.
 func Decode(data []byte, opts DecodeOptions) (gocv.Mat, Info, error) {
-	info, err := HeaderLimit(data, opts.MaxPixels)
+	var m gocv.Mat
+	info, err := DecodeInto(data, opts, &m)
 	if err != nil {
 		return gocv.Mat{}, Info{}, err
+	}
+	return m, info, nil
+}
+
+// DecodeInto is Decode into *dst, a frame buffer kept across frames: a JPEG whose output
+// size and type match dst's is decoded into dst's pixels, sparing a fresh full-frame
+// allocation (a 1920×1080 BGR Mat is 6 MB, some 1500 page faults, about 0.7 ms); otherwise
+// the old Mat (when dst holds one) is closed and *dst replaced. On error *dst is left as it
+// was (its pixels may be overwritten). The caller owns and closes *dst.
+func DecodeInto(data []byte, opts DecodeOptions, dst *gocv.Mat) (Info, error) {
+	info, err := HeaderLimit(data, opts.MaxPixels)
+	if err != nil {
+		return Info{}, err
 	}
 	var flag gocv.IMReadFlag
 	switch opts.Reduce {
@@ -44,18 +58,33 @@ func Decode(data []byte, opts DecodeOptions) (gocv.Mat, Info, error) {
 	case 8:
 		flag = gocv.IMReadReducedColor8
 	default:
-		return gocv.Mat{}, Info{}, fmt.Errorf("%w, got %d", ErrInvalidReduce, opts.Reduce)
+		return Info{}, fmt.Errorf("%w, got %d", ErrInvalidReduce, opts.Reduce)
 	}
 	if err := checkComplete(data, info); err != nil {
-		return gocv.Mat{}, Info{}, err
+		return Info{}, err
+	}
+	if info.Format == FormatJPEG {
+		// libjpeg straight into the buffer: the same decoder and settings as OpenCV's, so
+		// the same pixels, without OpenCV's copy of the compressed bytes (about 1 ms at
+		// 1920×1080). When libjpeg refuses the data, OpenCV decodes it and reports why.
+		w := (info.Width + opts.Reduce - 1) / opts.Reduce
+		h := (info.Height + opts.Reduce - 1) / opts.Reduce
+		if dst.Ptr() != nil && dst.Cols() == w && dst.Rows() == h && dst.Type() == gocv.MatTypeCV8UC3 && dst.IsContinuous() {
+			if decodeJPEGInto(data, opts.Reduce, *dst) {
+				return info, nil
+			}
+		} else if m, ok := decodeJPEG(data, info, opts.Reduce); ok {
+			replace(dst, m)
+			return info, nil
+		}
 	}
 	mat, err := gocv.IMDecode(data, flag|gocv.IMReadIgnoreOrientation)
 	if err != nil {
-		return gocv.Mat{}, Info{}, newErr(ErrCorrupt, "%s %dx%d: decode: %v", info.Format, info.Width, info.Height, err)
+		return Info{}, newErr(ErrCorrupt, "%s %dx%d: decode: %v", info.Format, info.Width, info.Height, err)
 	}
 	if mat.Empty() {
 		mat.Close()
-		return gocv.Mat{}, Info{}, newErr(ErrCorrupt, "%s %dx%d: the decoder rejected the data", info.Format, info.Width, info.Height)
+		return Info{}, newErr(ErrCorrupt, "%s %dx%d: the decoder rejected the data", info.Format, info.Width, info.Height)
 	}
 	// libjpeg rounds reduced sizes up, OpenCV's resize for other formats rounds down.
 	r := float64(opts.Reduce)
@@ -64,9 +93,17 @@ func Decode(data []byte, opts DecodeOptions) (gocv.Mat, Info, error) {
 	if !okW || !okH || mat.Channels() != 3 || mat.Type() != gocv.MatTypeCV8UC3 {
 		got := fmt.Sprintf("%dx%d with %d channels", mat.Cols(), mat.Rows(), mat.Channels())
 		mat.Close()
-		return gocv.Mat{}, Info{}, newErr(ErrCorrupt, "%s header says %dx%d, decoded (reduce %d) %s", info.Format, info.Width, info.Height, opts.Reduce, got)
+		return Info{}, newErr(ErrCorrupt, "%s header says %dx%d, decoded (reduce %d) %s", info.Format, info.Width, info.Height, opts.Reduce, got)
 	}
-	return mat, info, nil
+	replace(dst, mat)
+	return info, nil
+}
+
+func replace(dst *gocv.Mat, m gocv.Mat) {
+	if dst.Ptr() != nil {
+		dst.Close()
+	}
+	*dst = m
 }
 
 // ChooseReduce picks the largest reduction (8, 4, 2, else 1) after which the frame still has
