@@ -31,47 +31,15 @@ func cmdDetect(ctx context.Context, args []string) error {
 	if err := stageGraphAvailable(cfg); err != nil {
 		return err
 	}
-	rt, err := openRuntime(ctx, cfg, "detect", false)
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-	// The factory loads ONNX Runtime and opens one graph now, so a node with a missing or
-	// wrong model fails here, before it takes any frame.
-	factory, err := newAnalyzerFactory(cfg, detector.WithRegistry(rt.reg), detector.WithLogger(rt.log))
-	if err != nil {
-		return err
-	}
-
-	roleCtx, cancelRoles := context.WithCancel(ctx)
-	defer cancelRoles()
-	g := &group{cancel: cancelRoles}
-	if err := startDetectRole(roleCtx, rt, g, factory); err != nil {
-		return err
-	}
-
-	ln, err := rt.listen()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stdout, "offencecam detect: metrics http://%s/metrics\n", ln.Addr())
-	srv := &http.Server{Handler: rt.mux(nil), ReadHeaderTimeout: 10 * time.Second}
-	g.Go("http", rt.log, func() error { return srv.Serve(ln) })
-
-	<-roleCtx.Done()
-	rt.log.Info("stopping")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	cancelRoles()
-	done := make(chan error, 1)
-	go func() { done <- g.Wait() }()
-	select {
-	case err = <-done:
-	case <-sctx.Done():
-		err = errors.New("detect did not stop within the grace period")
-	}
-	return err
+	return runRoles(ctx, cfg, "detect", false, func(ctx context.Context, rt *runtime, g *group) (http.Handler, error) {
+		// The factory loads ONNX Runtime and opens one graph now, so a node with a missing or
+		// wrong model fails here, before it takes any frame.
+		factory, err := newAnalyzerFactory(cfg, detector.WithRegistry(rt.reg), detector.WithLogger(rt.log))
+		if err != nil {
+			return nil, err
+		}
+		return nil, startDetectRole(ctx, rt, g, factory)
+	})
 }
 
 // detectConfig is the worker's section (`detect`) of the configuration.

@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"os"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -51,41 +49,9 @@ func cmdPlatform(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rt, err := openRuntime(ctx, cfg, "platform", false)
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-
-	roleCtx, cancelRoles := context.WithCancel(ctx)
-	defer cancelRoles()
-	g := &group{cancel: cancelRoles}
-	if err := startPlatformRole(roleCtx, rt, g); err != nil {
-		return err
-	}
-
-	ln, err := rt.listen()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stdout, "offencecam platform: metrics http://%s/metrics\n", ln.Addr())
-	srv := &http.Server{Handler: rt.mux(nil), ReadHeaderTimeout: 10 * time.Second}
-	g.Go("http", rt.log, func() error { return srv.Serve(ln) })
-
-	<-roleCtx.Done()
-	rt.log.Info("stopping")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	cancelRoles()
-	done := make(chan error, 1)
-	go func() { done <- g.Wait() }()
-	select {
-	case err = <-done:
-	case <-sctx.Done():
-		err = errors.New("platform connector did not stop within the grace period")
-	}
-	return err
+	return runRoles(ctx, cfg, "platform", false, func(ctx context.Context, rt *runtime, g *group) (http.Handler, error) {
+		return nil, startPlatformRole(ctx, rt, g)
+	})
 }
 
 // startPlatformRole starts the connector in g on rt; `serve` calls it too. Readiness is

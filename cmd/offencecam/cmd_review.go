@@ -42,41 +42,9 @@ func cmdReview(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rt, err := openRuntime(ctx, cfg, "review", false)
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-
-	roleCtx, cancelRoles := context.WithCancel(ctx)
-	defer cancelRoles()
-	g := &group{cancel: cancelRoles}
-	app, err := startReviewRole(roleCtx, rt, g, os.Stdout)
-	if err != nil {
-		return err
-	}
-	ln, err := rt.listen()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stdout, "offencecam review: UI http://%s/  metrics http://%s/metrics\n", ln.Addr(), ln.Addr())
-	srv := &http.Server{Handler: rt.mux(app), ReadHeaderTimeout: 10 * time.Second}
-	g.Go("http", rt.log, func() error { return srv.Serve(ln) })
-
-	<-roleCtx.Done()
-	rt.log.Info("stopping")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	cancelRoles()
-	done := make(chan error, 1)
-	go func() { done <- g.Wait() }()
-	select {
-	case err = <-done:
-	case <-sctx.Done():
-		err = errors.New("review did not stop within the grace period")
-	}
-	return err
+	return runRoles(ctx, cfg, "review", false, func(ctx context.Context, rt *runtime, g *group) (http.Handler, error) {
+		return startReviewRole(ctx, rt, g, os.Stdout)
+	})
 }
 
 // startReviewRole starts the review stage in g on rt and returns its web handler (mount it at

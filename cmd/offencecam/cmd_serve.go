@@ -26,47 +26,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rt, err := openRuntime(ctx, cfg, "serve", true)
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-
-	roleCtx, cancelRoles := context.WithCancel(ctx)
-	defer cancelRoles()
-	g := &group{cancel: cancelRoles}
-
-	app, err := startRoles(roleCtx, rt, g)
-	if err != nil {
-		return err
-	}
-
-	ln, err := rt.listen()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stdout, "offencecam serve: UI http://%s/  metrics http://%s/metrics  data %s\n", ln.Addr(), ln.Addr(), cfg.Data)
-	srv := &http.Server{Handler: rt.mux(app), ReadHeaderTimeout: 10 * time.Second}
-	g.Go("http", rt.log, func() error { return srv.Serve(ln) })
-
-	<-roleCtx.Done()
-	rt.log.Info("stopping")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	_ = srv.Shutdown(sctx)
-	cancelRoles()
-	done := make(chan error, 1)
-	go func() { done <- g.Wait() }()
-	select {
-	case err = <-done:
-	case <-sctx.Done():
-		err = errors.New("roles did not stop within the grace period")
-	}
-	if err != nil {
-		return err
-	}
-	rt.log.Info("stopped")
-	return nil
+	return runRoles(ctx, cfg, "serve", true, startRoles)
 }
 
 // startRoles starts every stage role inside serve and returns the web UI handler.

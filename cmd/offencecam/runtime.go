@@ -208,3 +208,55 @@ func (g *group) Wait() error {
 	g.wg.Wait()
 	return g.err
 }
+
+// roleStarter starts a command's roles in g on rt and returns the web UI handler, if any.
+type roleStarter func(ctx context.Context, rt *runtime, g *group) (http.Handler, error)
+
+// runRoles is the life of every long-running command: open the runtime, start the roles,
+// serve /metrics, /healthz, /readyz (and the UI) on the one listener, announce it on stdout,
+// and on ctx's end (SIGTERM) stop everything within shutdownGrace.
+func runRoles(ctx context.Context, cfg config.Config, role string, embed bool, start roleStarter) error {
+	rt, err := openRuntime(ctx, cfg, role, embed)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+
+	roleCtx, cancelRoles := context.WithCancel(ctx)
+	defer cancelRoles()
+	g := &group{cancel: cancelRoles}
+	app, err := start(roleCtx, rt, g)
+	if err != nil {
+		return err
+	}
+	ln, err := rt.listen()
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	if app != nil {
+		fmt.Fprintf(os.Stdout, "offencecam %s: UI http://%s/  metrics http://%s/metrics  data %s\n", role, addr, addr, cfg.Data)
+	} else {
+		fmt.Fprintf(os.Stdout, "offencecam %s: metrics http://%s/metrics\n", role, addr)
+	}
+	srv := &http.Server{Handler: rt.mux(app), ReadHeaderTimeout: 10 * time.Second}
+	g.Go("http", rt.log, func() error { return srv.Serve(ln) })
+
+	<-roleCtx.Done()
+	rt.log.Info("stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	cancelRoles()
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	select {
+	case err = <-done:
+	case <-sctx.Done():
+		err = fmt.Errorf("%s did not stop within the grace period", role)
+	}
+	if err == nil {
+		rt.log.Info("stopped")
+	}
+	return err
+}
