@@ -224,3 +224,57 @@ func TestServeJoinsExternalNATSAndS3(t *testing.T) {
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait())
 }
+
+var roleLine = regexp.MustCompile(`offencecam (\w+): (?:UI|metrics) http://([0-9.:]+)/`)
+
+// Every role also runs alone against an external NATS (the scaled-out deployment): it comes
+// up ready, and SIGTERM stops it with status 0.
+func TestRoleCommandsRunAloneAgainstExternalNATS(t *testing.T) {
+	testenv.ModelFile(t, "libonnxruntime.so.1")
+	ns := natstest.Start(t, nil)
+	data := t.TempDir()
+	for _, role := range []string{"ingest", "detect", "review", "platform"} {
+		t.Run(role, func(t *testing.T) {
+			cmd := offencecam(t, []string{"OFFENCECAM_MODELS_CACHE=" + testenv.ModelCache()},
+				role, "--nats-url", ns.ClientURL(), "--data", data, "--listen", "127.0.0.1:0")
+			stdout, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			stderr := &syncBuffer{}
+			cmd.Stderr = stderr
+			require.NoError(t, cmd.Start())
+			defer func() {
+				if cmd.ProcessState == nil {
+					_ = cmd.Process.Kill()
+					_ = cmd.Wait()
+				}
+			}()
+			addr := make(chan string, 1)
+			go func() {
+				sc := bufio.NewScanner(stdout)
+				for sc.Scan() {
+					if m := roleLine.FindStringSubmatch(sc.Text()); m != nil && m[1] == role {
+						addr <- m[2]
+					}
+				}
+			}()
+			var a string
+			select {
+			case a = <-addr:
+			case <-time.After(60 * time.Second):
+				t.Fatalf("%s did not announce its listener: %s", role, stderr.String())
+			}
+			var code int
+			var body string
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+				if code, body = httpGet(t, "http://"+a+"/readyz"); code == 200 {
+					break
+				}
+				time.Sleep(50 * time.Millisecond) // polling an external process
+			}
+			require.Equal(t, 200, code, "%s readyz: %s\n%s", role, body, stderr.String())
+			assert.Contains(t, body, `"`+role+`":"ok"`, "the role reports its own readiness")
+			require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+			require.NoError(t, cmd.Wait(), stderr.String())
+		})
+	}
+}
