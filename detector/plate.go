@@ -300,6 +300,14 @@ func (g *Graph) readPlate(ctx context.Context, full gocv.Mat, q [4]imgproc.Point
 	if ow < 8 || oh < 4 {
 		return platetext.Result{}, false, nil
 	}
+	// A reader that stretches its input to a fixed size gets the plate warped straight to
+	// that size: one perspective warp of its few pixels instead of a warp of the plate at
+	// frame resolution (up to several times more pixels) and a resize.
+	if g.plateRead.m.Input.Resize == imgproc.ResizeStretch {
+		if iw, ih, err := g.plateRead.inputSize(ow, oh); err == nil {
+			ow, oh = iw, ih
+		}
+	}
 	crop, err := imgproc.Rectify(full, q, ow, oh)
 	if err != nil {
 		return platetext.Result{}, false, nil // degenerate corners: no read
