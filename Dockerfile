@@ -5,7 +5,7 @@
 FROM golang:1.26-bookworm AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libopencv-dev pkg-config nodejs npm ca-certificates \
+      libopencv-dev libjpeg-dev pkg-config nodejs npm ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
