@@ -3,9 +3,9 @@ package ingest
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"time"
 
+	backoffpkg "github.com/crossborder/offencecam/internal/backoff"
 	"github.com/crossborder/offencecam/internal/objstore"
 )
 
@@ -17,14 +17,8 @@ type backoff struct {
 }
 
 func (b *backoff) next() time.Duration {
-	d := b.initial << min(b.n, 30)
-	if d <= 0 || d > b.max {
-		d = b.max
-	} else {
-		b.n++
-	}
-	// Full jitter in [d/2, d): never zero, so a tight failure loop cannot spin.
-	return d/2 + rand.N(d/2+1)
+	b.n++
+	return backoffpkg.Delay(b.n, b.initial, b.max)
 }
 
 // permanentError ends a retry loop: the failure will not go away by trying again.

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 	_ "time/tzdata" // Europe/Brussels must resolve on minimal images too
+
+	"github.com/crossborder/offencecam/internal/backoff"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -537,13 +538,7 @@ func (c *Connector) deadLetter(ctx context.Context, msg jetstream.Msg, delivery 
 // retries from many connectors spread out but never collapse to zero), stretched to honour
 // Retry-After up to max_retry_after.
 func (c *Connector) backoff(attempt int, retryAfter time.Duration) time.Duration {
-	d := c.cfg.MinBackoff
-	for i := 1; i < attempt && d < c.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, c.cfg.MaxBackoff)
-	half := d / 2
-	d = half + rand.N(half+1)
+	d := backoff.Delay(attempt, c.cfg.MinBackoff, c.cfg.MaxBackoff)
 	if retryAfter > d {
 		d = min(retryAfter, max(c.cfg.MaxRetryAfter, d))
 	}

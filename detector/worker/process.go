@@ -9,11 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"path"
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"github.com/crossborder/offencecam/internal/backoff"
 
 	"github.com/crossborder/offencecam/detector"
 	"github.com/crossborder/offencecam/detector/imgproc"
@@ -495,13 +496,8 @@ func (w *Worker) retry(ctx context.Context, hs []*held, cause string, err error)
 }
 
 func (w *Worker) backoff(delivered uint64) time.Duration {
-	d := w.cfg.RetryInitial
-	for i := uint64(1); i < delivered && d < w.cfg.RetryMax; i++ {
-		d *= 2
-	}
-	d = min(d, w.cfg.RetryMax)
 	// Jitter spreads the retries of a batch that failed together (an S3 outage).
-	return d/2 + rand.N(d/2+1)
+	return backoff.Delay(int(min(delivered, 64)), w.cfg.RetryInitial, w.cfg.RetryMax)
 }
 
 // evidencePrefix is <yyyy>/<mm>/<dd>/<passage> by capture date (UTC), deterministic across
