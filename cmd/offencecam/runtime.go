@@ -144,14 +144,17 @@ func openStore(cfg config.Config) (objstore.Store, error) {
 
 // Close releases everything in reverse order of opening.
 func (rt *runtime) Close() {
-	if rt.nc != nil {
+	if rt.nc != nil && !rt.nc.IsClosed() {
 		// Drain lets in-flight acks and publishes finish before the connection closes.
+		closed := make(chan struct{})
+		rt.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
 		if err := rt.nc.Drain(); err != nil {
 			rt.nc.Close()
 		}
-		deadline := time.Now().Add(2 * time.Second)
-		for !rt.nc.IsClosed() && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond) // polling the client's own state; it has no close channel
+		select {
+		case <-closed:
+		case <-time.After(2 * time.Second):
+			rt.nc.Close()
 		}
 	}
 	if rt.emb != nil {
