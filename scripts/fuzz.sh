@@ -15,8 +15,10 @@ run_one() { # pkg name -> 0 ok, 1 real failure, 2 deadline flake
 	local out
 	out=$(go test -run '^$' -fuzz "^$2\$" -fuzztime "$FUZZTIME" "$1" 2>&1)
 	local rc=$?
-	printf '%s\n' "$out" | tail -n 4
-	((rc == 0)) && return 0
+	if ((rc == 0)); then
+		printf '%s\n' "$out" | tail -n 3
+		return 0
+	fi
 	if grep -q 'context deadline exceeded' <<<"$out" &&
 		! grep -qE 'Failing input written to|panic:|_test\.go:[0-9]+:' <<<"$out"; then
 		return 2
