@@ -1,9 +1,11 @@
 package decode
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"sort"
+	"sync"
 )
 
 // TextBox is a text region found by PaddleDB: a rotated rectangle as four corners
@@ -53,49 +55,65 @@ func PaddleDB(prob []float32, h, w int, thresh, boxThresh, unclipRatio float64, 
 	if !finite(thresh) || !finite(boxThresh) || !(unclipRatio >= 0) || math.IsInf(unclipRatio, 1) {
 		return nil, fmt.Errorf("paddle-db: thresholds thresh=%v box_thresh=%v unclip_ratio=%v are not usable", thresh, boxThresh, unclipRatio)
 	}
-	done := make([]bool, h*w) // background or already in a component
+	sc := dbScratchPool.Get().(*dbScratch)
+	defer dbScratchPool.Put(sc)
+	// open[i] is 1 for a text pixel not yet in a component: the raster scan for the next
+	// component is then bytes.IndexByte, which skips the background many bytes at a time.
+	open := grow(&sc.open, h*w)
 	for i, v := range prob {
-		done[i] = !(float64(v) > thresh)
+		open[i] = 0
+		if float64(v) > thresh {
+			open[i] = 1
+		}
+	}
+	// lo[y], hi[y]: the leftmost and rightmost pixel of the current component in row y,
+	// all that its convex hull needs; rows are reset after each component.
+	lo, hi := growInt(&sc.lo, h), growInt(&sc.hi, h)
+	for y := range lo {
+		lo[y], hi[y] = w, -1
 	}
 	var boxes []TextBox
-	var stack, pix []int
+	stack := sc.stack[:0]
+	defer func() { sc.stack = stack }()
 	found := 0
-	for start := range done {
-		if done[start] {
-			continue
+	for pos := 0; ; pos++ {
+		k := bytes.IndexByte(open[pos:], 1)
+		if k < 0 {
+			break
 		}
+		start := pos + k
+		pos = start
 		if maxCandidates > 0 && found >= maxCandidates {
 			break
 		}
 		found++
 		// Flood fill the component of start.
-		pix = pix[:0]
+		minY, maxY := start/w, start/w
 		stack = append(stack[:0], start)
-		done[start] = true
+		open[start] = 0
 		for len(stack) > 0 {
 			p := stack[len(stack)-1]
 			stack = stack[:len(stack)-1]
-			pix = append(pix, p)
-			py, px := p/w, p%w
-			for dy := -1; dy <= 1; dy++ {
-				ny := py + dy
-				if ny < 0 || ny >= h {
-					continue
-				}
-				for dx := -1; dx <= 1; dx++ {
-					nx := px + dx
-					if nx < 0 || nx >= w {
-						continue
-					}
-					q := ny*w + nx
-					if !done[q] {
-						done[q] = true
-						stack = append(stack, q)
+			y := p / w
+			x := p - y*w
+			lo[y], hi[y] = min(lo[y], x), max(hi[y], x)
+			minY, maxY = min(minY, y), max(maxY, y)
+			x0, x1 := max(x-1, 0), min(x+1, w-1)
+			for ny := max(y-1, 0); ny <= min(y+1, h-1); ny++ {
+				row := open[ny*w : (ny+1)*w]
+				for nx := x0; nx <= x1; nx++ {
+					if row[nx] != 0 {
+						row[nx] = 0
+						stack = append(stack, ny*w+nx)
 					}
 				}
 			}
 		}
-		if tb, ok := dbBox(prob, h, w, pix, boxThresh, unclipRatio); ok {
+		tb, ok := dbBox(prob, h, w, minY, lo[minY:maxY+1], hi[minY:maxY+1], boxThresh, unclipRatio)
+		for y := minY; y <= maxY; y++ {
+			lo[y], hi[y] = w, -1
+		}
+		if ok {
 			boxes = append(boxes, tb)
 		}
 	}
@@ -109,25 +127,40 @@ func PaddleDB(prob []float32, h, w int, thresh, boxThresh, unclipRatio float64, 
 	return boxes, nil
 }
 
-// dbBox turns one component (pixel indices) into a TextBox, or reports it filtered out.
-func dbBox(prob []float32, h, w int, pix []int, boxThresh, unclipRatio float64) (TextBox, bool) {
-	// The convex hull only needs the extreme pixel of each row on either side.
-	minY, maxY := h, -1
-	for _, p := range pix {
-		y := p / w
-		minY, maxY = min(minY, y), max(maxY, y)
+// dbScratch is the reusable memory of one PaddleDB call: a map's mask is ~100–900 KB, and
+// a fresh one per call was most of the decoder's time.
+type dbScratch struct {
+	open          []uint8
+	stack, lo, hi []int
+}
+
+var dbScratchPool = sync.Pool{New: func() any { return new(dbScratch) }}
+
+// grow returns (*s)[:n], reallocating only when the capacity is short.
+func grow(s *[]uint8, n int) []uint8 {
+	if cap(*s) < n {
+		*s = make([]uint8, n)
 	}
-	rows := maxY - minY + 1
-	lo, hi := make([]int, rows), make([]int, rows)
+	*s = (*s)[:n]
+	return *s
+}
+
+func growInt(s *[]int, n int) []int {
+	if cap(*s) < n {
+		*s = make([]int, n)
+	}
+	*s = (*s)[:n]
+	return *s
+}
+
+// dbBox turns one component (rows minY… with their leftmost and rightmost pixel) into a
+// TextBox, or reports it filtered out.
+func dbBox(prob []float32, h, w, minY int, lo, hi []int, boxThresh, unclipRatio float64) (TextBox, bool) {
+	pts := make([]Point, 0, 2*len(lo))
 	for i := range lo {
-		lo[i], hi[i] = w, -1
-	}
-	for _, p := range pix {
-		y, x := p/w-minY, p%w
-		lo[y], hi[y] = min(lo[y], x), max(hi[y], x)
-	}
-	pts := make([]Point, 0, 2*rows)
-	for i := range lo {
+		if hi[i] < 0 {
+			continue // unreachable: an 8-connected component spans every row between its ends
+		}
 		pts = append(pts, Point{float64(lo[i]), float64(minY + i)})
 		if hi[i] != lo[i] {
 			pts = append(pts, Point{float64(hi[i]), float64(minY + i)})

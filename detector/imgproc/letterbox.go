@@ -112,49 +112,15 @@ func LetterboxTo(src gocv.Mat, dst []float32, spec *models.Tensor, w, h int) (Tr
 		return Transform{}, fmt.Errorf("imgproc: letterbox: %w", err)
 	}
 	nw, nh, px, py := t.ContentW, t.ContentH, int(t.PadX), int(t.PadY)
-	plane := w * h
-	dst = dst[:c*plane]
-	// Padding first (only the bands outside the content), then the content rows.
-	for ch := 0; ch < c; ch++ {
-		p := dst[ch*plane : (ch+1)*plane]
-		v := pad[ch]
-		fill(p[:py*w], v)
-		fill(p[(py+nh)*w:], v)
-		for y := py; y < py+nh; y++ {
-			fill(p[y*w:y*w+px], v)
-			fill(p[y*w+px+nw:(y+1)*w], v)
-		}
+	if len(pix) < nw*nh*c || nw > w-px || nh > h-py {
+		return Transform{}, fmt.Errorf("imgproc: letterbox: content %dx%d at (%d,%d) does not fit %dx%d", nw, nh, px, py, w, h)
 	}
-	if c == 1 {
-		lut := &luts[0]
-		for y := 0; y < nh; y++ {
-			row := pix[y*nw : (y+1)*nw]
-			out := dst[(y+py)*w+px : (y+py)*w+px+nw]
-			for x, v := range row {
-				out[x] = lut[v]
-			}
-		}
-		return t, nil
+	// Tensor channel k reads source byte order[k] of each BGR pixel.
+	order := [3]int{0, 1, 2}
+	if c == 3 && spec.ColorOrder == "RGB" {
+		order = [3]int{2, 1, 0}
 	}
-	// Tensor channel k reads source byte src[k] of each BGR pixel.
-	src0, src1, src2 := 0, 1, 2
-	if spec.ColorOrder == "RGB" {
-		src0, src2 = 2, 0
-	}
-	l0, l1, l2 := &luts[0], &luts[1], &luts[2]
-	for y := 0; y < nh; y++ {
-		row := pix[y*nw*3 : (y+1)*nw*3]
-		o := (y+py)*w + px
-		d0 := dst[o : o+nw]
-		d1 := dst[plane+o : plane+o+nw]
-		d2 := dst[2*plane+o : 2*plane+o+nw]
-		for x := range d0 {
-			b := row[3*x : 3*x+3 : 3*x+3]
-			d0[x] = l0[b[src0]]
-			d1[x] = l1[b[src1]]
-			d2[x] = l2[b[src2]]
-		}
-	}
+	planar(pix, nw, nh, c, dst[:c*w*h], w, h, px, py, c, &luts, order, pad)
 	return t, nil
 }
 
