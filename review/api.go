@@ -149,7 +149,7 @@ type evidenceLink struct {
 func (s *Service) caseJSON(rc *reqCtx, c *cases.Case) caseJSONView {
 	v := caseJSONView{Case: c, Stage: cases.StageFor(c.State), Links: map[string]string{"page": "/cases/" + c.ID}}
 	for i, e := range c.Detection.Evidence {
-		if e.Kind == "original" && !rc.has(s.cfg.OriginalRoles...) {
+		if e.Kind == "original" && !rc.has(s.cfg.OriginalRoles...) || !c.EvidencePurgedAt.IsZero() {
 			continue
 		}
 		v.Evidence = append(v.Evidence, evidenceLink{Kind: e.Kind, View: e.View, URL: evidenceURL(c.ID, i)})

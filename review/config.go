@@ -51,6 +51,16 @@ type Config struct {
 	Replicas int `yaml:"replicas"`
 	// AuditScan bounds how many recent AUDIT entries a per-user audit query reads.
 	AuditScan int `yaml:"audit_scan"`
+	// RetainRejected is how long the evidence images and plate readings of a rejected case
+	// are kept before the retention sweep deletes them (GDPR data minimisation: a rejected
+	// case is no offence); 0 keeps them.
+	RetainRejected time.Duration `yaml:"retain_rejected"`
+	// RetainFined is the same for a case whose fine the platform created. 0 (the default)
+	// keeps them: the fine record points at them, and how long the proceedings need them is
+	// the operator's legal call.
+	RetainFined time.Duration `yaml:"retain_fined"`
+	// RetentionInterval is how often the retention sweep runs.
+	RetentionInterval time.Duration `yaml:"retention_interval"`
 }
 
 // DefaultConfig is the one-box default.
@@ -70,6 +80,8 @@ func DefaultConfig() Config {
 		OriginalRoles:      []string{"reviewer", "supervisor"},
 		Replicas:           1,
 		AuditScan:          10000,
+		RetainRejected:     7 * 24 * time.Hour,
+		RetentionInterval:  time.Hour,
 	}
 }
 
@@ -100,6 +112,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("review.replicas: %d is not in 1..5", c.Replicas)
 	case c.AuditScan < 1:
 		return errors.New("review.audit_scan: must be >= 1")
+	case c.RetainRejected < 0:
+		return errors.New("review.retain_rejected: must be >= 0 (0 keeps the evidence)")
+	case c.RetainFined < 0:
+		return errors.New("review.retain_fined: must be >= 0 (0 keeps the evidence)")
+	case c.RetentionInterval <= 0:
+		return errors.New("review.retention_interval: must be > 0")
 	}
 	seen := map[string]bool{}
 	for i, r := range c.ReasonCodes {

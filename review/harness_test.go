@@ -55,6 +55,13 @@ type harness struct {
 // served by httptest on loopback. now may be nil for the real clock.
 func newHarness(t *testing.T, now func() time.Time, tune func(*Config)) *harness {
 	t.Helper()
+	return newHarnessWith(t, now, tune, nil)
+}
+
+// newHarnessWith is newHarness with the service's object store wrapped by wrap (the harness
+// itself reads and writes the plain store).
+func newHarnessWith(t *testing.T, now func() time.Time, tune func(*Config), wrap func(objstore.Store) objstore.Store) *harness {
+	t.Helper()
 	ns := natstest.Start(t, nil)
 	st, err := objstore.NewLocal(t.TempDir())
 	require.NoError(t, err)
@@ -69,7 +76,11 @@ func newHarness(t *testing.T, now func() time.Time, tune func(*Config)) *harness
 	if testing.Verbose() {
 		log = slog.Default()
 	}
-	svc, err := New(ctx, Deps{NC: ns.NC, JS: ns.JS, Store: st, Registry: reg, Log: log, Now: now}, cfg)
+	var svcStore objstore.Store = st
+	if wrap != nil {
+		svcStore = wrap(st)
+	}
+	svc, err := New(ctx, Deps{NC: ns.NC, JS: ns.JS, Store: svcStore, Registry: reg, Log: log, Now: now}, cfg)
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()

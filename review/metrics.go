@@ -13,6 +13,7 @@ type metrics struct {
 	detections    *prometheus.CounterVec
 	logins        *prometheus.CounterVec
 	evidenceViews *prometheus.CounterVec
+	purged        *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -27,6 +28,8 @@ func newMetrics() *metrics {
 			Help: "Login attempts by result (ok, bad_credentials, locked, disabled, rate_limited)."}, []string{"result"}),
 		evidenceViews: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "offencecam_review_evidence_views_total",
 			Help: "Evidence images served, by kind."}, []string{"kind"}),
+		purged: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "offencecam_review_evidence_purged_total",
+			Help: "Cases whose evidence images and plate readings the retention sweep deleted, by case state."}, []string{"state"}),
 	}
 }
 
@@ -65,7 +68,7 @@ func (m *metrics) register(reg prometheus.Registerer, ix *cases.Index, now func(
 		cases: prometheus.NewDesc("offencecam_review_cases", "Cases by state.", []string{"state"}, nil),
 		age: prometheus.NewDesc("offencecam_review_queue_oldest_pending_age_seconds",
 			"Age of the oldest pending case (0 when none is pending).", nil, nil)}
-	for _, c := range []prometheus.Collector{m.decisions, m.leaseExpiries, m.detections, m.logins, m.evidenceViews, cc} {
+	for _, c := range []prometheus.Collector{m.decisions, m.leaseExpiries, m.detections, m.logins, m.evidenceViews, m.purged, cc} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

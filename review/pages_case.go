@@ -79,7 +79,11 @@ func (s *Service) caseView(rc *reqCtx, c *cases.Case, filter string) caseData {
 	d := caseData{Case: c, Reasons: s.cfg.ReasonCodes, Stage: cases.StageFor(c.State)}
 	d.CanDecide = c.State.Reviewable() && c.LeasedTo(rc.acct.Name, s.now())
 	mayOriginal := rc.has(s.cfg.OriginalRoles...)
-	for i, e := range c.Detection.Evidence {
+	evidence := c.Detection.Evidence
+	if !c.EvidencePurgedAt.IsZero() {
+		evidence = nil
+	}
+	for i, e := range evidence {
 		switch e.Kind {
 		case pipeline.EvidenceAnnotated:
 			if d.Main == "" {
@@ -365,6 +369,10 @@ func (s *Service) evidence(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	if err != nil {
 		status, key := caseErr(err)
 		writeJSONError(w, status, strings.TrimPrefix(key, "err."), "no such case")
+		return
+	}
+	if !c.EvidencePurgedAt.IsZero() {
+		writeJSONError(w, http.StatusGone, "purged", "the evidence of this case was deleted under the retention policy")
 		return
 	}
 	n, err := strconv.Atoi(r.PathValue("n"))

@@ -126,8 +126,9 @@ func (s *Service) Ready(ctx context.Context) error {
 // Handler is the web UI and JSON API. It uses no path under /metrics, /healthz or /readyz.
 func (s *Service) Handler() http.Handler { return s.handler }
 
-// Run consumes DETECTIONS (making cases) and the platform's fine results, and returns
-// expired leases to the queue, until ctx ends; it returns nil on a clean stop.
+// Run consumes DETECTIONS (making cases) and the platform's fine results, returns expired
+// leases to the queue and deletes evidence past its retention period, until ctx ends; it
+// returns nil on a clean stop.
 func (s *Service) Run(ctx context.Context) error {
 	det, err := s.deps.JS.CreateOrUpdateConsumer(ctx, pipeline.StreamDetections, jetstream.ConsumerConfig{
 		Durable: pipeline.ConsumerReview, Description: "review: one case per flagged passage",
@@ -156,10 +157,14 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer rc.Stop()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		s.cases.RunReaper(ctx, s.cfg.ReaperInterval)
+	}()
+	go func() {
+		defer wg.Done()
+		s.runRetention(ctx, s.cfg.RetentionInterval)
 	}()
 	<-ctx.Done()
 	wg.Wait()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +59,9 @@ type Case struct {
 	// between the update and the publish cannot lose it: the writer, or else the reaper,
 	// publishes it (deduplicated by MsgID) and clears it.
 	AuditOutbox []PendingAudit `json:"audit_outbox,omitempty"`
+	// EvidencePurgedAt is when the retention sweep deleted the case's evidence images and
+	// removed its plate readings; zero while they are kept.
+	EvidencePurgedAt time.Time `json:"evidence_purged_at,omitzero"`
 }
 
 // PendingAudit is one AUDIT entry waiting in a case's outbox.
@@ -552,4 +556,41 @@ func (s *Store) TransitionCase(ctx context.Context, c *Case, rev uint64, to Stat
 			n.FirstReviewer = actor.Name
 		}
 	})
+}
+
+// ActorRetention is the actor of the evidence retention sweep in the AUDIT trail.
+const ActorRetention = "system:retention"
+
+// RecordPurge records, at rev, that the evidence objects of c are deleted (objects: how
+// many) and removes every plate reading from the case: the detector's, the reviewers' and
+// the current one. The states, decisions and their reasons stay, for statistics and audit.
+// The AUDIT entry names the case, not the plate.
+func (s *Store) RecordPurge(ctx context.Context, c *Case, rev uint64, reason string, objects int) (*Case, uint64, error) {
+	if !c.EvidencePurgedAt.IsZero() {
+		return c, rev, nil
+	}
+	now := s.cfg.Now().UTC()
+	next := *c
+	next.EvidencePurgedAt, next.UpdatedAt = now, now
+	next.Plate, next.DetectedPlate = "", ""
+	next.Detection.Vehicles = slices.Clone(c.Detection.Vehicles)
+	for i := range next.Detection.Vehicles {
+		next.Detection.Vehicles[i].Plate = nil
+	}
+	next.Decisions = slices.Clone(c.Decisions)
+	for i := range next.Decisions {
+		next.Decisions[i].Plate = ""
+	}
+	ev := pipeline.AuditEvent{V: pipeline.Version, At: now, Actor: ActorRetention, Action: "evidence_purged",
+		Entity: audit.EntityCase, EntityID: c.ID, From: string(c.State), To: string(c.State), Reason: reason,
+		Details: map[string]string{"objects": strconv.Itoa(objects), "from_revision": strconv.FormatUint(rev, 10)}}
+	next.AuditOutbox = append(slices.Clone(c.AuditOutbox), PendingAudit{MsgID: "case/" + c.ID + "/purged", Event: ev})
+	nrev, err := s.put(ctx, &next, rev)
+	if err != nil {
+		return nil, 0, err
+	}
+	if r, ok := s.flushAudit(ctx, &next, nrev); ok {
+		nrev = r
+	}
+	return &next, nrev, nil
 }
