@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"time"
 
+	"github.com/crossborder/offencecam/internal/objstore"
 	"github.com/crossborder/offencecam/pipeline"
 	"github.com/crossborder/offencecam/review/cases"
 )
@@ -68,8 +70,12 @@ func (s *Service) PurgeExpired(ctx context.Context) (int, error) {
 	return n, errors.Join(errs...)
 }
 
+// deleteEvidence deletes the case's evidence objects, and every other object in their
+// passage folders (the worker keeps a passage's evidence under one prefix, and a view that
+// arrived after its passage was published leaves evidence there that no case names).
 func (s *Service) deleteEvidence(ctx context.Context, c *cases.Case) (int, error) {
 	n := 0
+	dirs := map[string]bool{}
 	for _, e := range c.Detection.Evidence {
 		if e.Bucket != pipeline.BucketEvidence {
 			// A reference outside the evidence bucket is not the case's copy: never delete it.
@@ -80,6 +86,28 @@ func (s *Service) deleteEvidence(ctx context.Context, c *cases.Case) (int, error
 			return n, fmt.Errorf("case %q: delete evidence %s: %w", c.ID, e.Key, err)
 		}
 		n++
+		if d := path.Dir(e.Key); d != "." && d != "/" {
+			dirs[d] = true
+		}
+	}
+	for d := range dirs {
+		after := ""
+		for {
+			page, err := s.deps.Store.List(ctx, pipeline.BucketEvidence, d+"/", objstore.ListOptions{StartAfter: after})
+			if err != nil {
+				return n, fmt.Errorf("case %q: list evidence under %s/: %w", c.ID, d, err)
+			}
+			for _, o := range page.Objects {
+				if err := s.deps.Store.Delete(ctx, pipeline.BucketEvidence, o.Key); err != nil {
+					return n, fmt.Errorf("case %q: delete evidence %s: %w", c.ID, o.Key, err)
+				}
+				n++
+			}
+			if !page.Truncated {
+				break
+			}
+			after = page.NextStartAfter
+		}
 	}
 	return n, nil
 }

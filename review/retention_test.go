@@ -64,6 +64,10 @@ func TestRetentionDeletesRejectedEvidenceAfterItsPeriodOnly(t *testing.T) {
 	foreign := pipeline.Evidence{Kind: pipeline.EvidenceDriverCrop, Bucket: pipeline.BucketFrames, Key: "ret-a.jpg"}
 	a := h.publishDetection("ret-a", clk.Now(), foreign)
 	b := h.publishDetection("ret-b", clk.Now())
+	// Evidence of a view that came after a's passage was published: under a's folder, named by
+	// no case. A folder whose name merely starts like a's is another passage's.
+	h.putEvidence("ret-a/original-rear-late.jpg", pipeline.EvidenceOriginal, frame)
+	sibling := h.putEvidence("ret-ab/original.jpg", pipeline.EvidenceOriginal, frame)
 	open := h.publishDetection("ret-open", clk.Now())
 	// a: the first reviewer corrects the plate and confirms, the second disagrees, the
 	// supervisor rejects; b is rejected at once.
@@ -83,6 +87,10 @@ func TestRetentionDeletesRejectedEvidenceAfterItsPeriodOnly(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 	assert.Equal(t, []bool{false, false, false, true}, h.evidenceKept(a), "a's three evidence copies deleted, the frames-bucket object kept")
+	_, err = h.store.Stat(h.ctx, pipeline.BucketEvidence, "ret-a/original-rear-late.jpg")
+	assert.ErrorIs(t, err, objstore.ErrNotFound, "the late view's orphan evidence goes with its passage")
+	_, err = h.store.Stat(h.ctx, sibling.Bucket, sibling.Key)
+	assert.NoError(t, err, "another passage's folder is untouched")
 	assert.Equal(t, []bool{true, true, true}, h.evidenceKept(b), "b is within its period")
 	assert.Equal(t, []bool{true, true, true}, h.evidenceKept(open), "an open case keeps its evidence")
 
@@ -112,7 +120,7 @@ func TestRetentionDeletesRejectedEvidenceAfterItsPeriodOnly(t *testing.T) {
 	}
 	require.Len(t, purges, 1)
 	assert.Equal(t, cases.ActorRetention, purges[0].Actor)
-	assert.Equal(t, "3", purges[0].Details["objects"])
+	assert.Equal(t, "4", purges[0].Details["objects"], "three named, one orphan")
 	assert.Empty(t, purges[0].PlateBefore+purges[0].PlateAfter)
 	assert.Equal(t, 1.0, h.metric("offencecam_review_evidence_purged_total,state=rejected"))
 
