@@ -31,7 +31,7 @@ func cmdDetect(ctx context.Context, args []string) error {
 	if err := stageGraphAvailable(cfg); err != nil {
 		return err
 	}
-	return runRoles(ctx, cfg, "detect", false, func(ctx context.Context, rt *runtime, g *group) (http.Handler, error) {
+	return runRoles(ctx, cfg, "detect", natsExternal, func(ctx context.Context, rt *runtime, g *group) (http.Handler, error) {
 		// The factory loads ONNX Runtime and opens one graph now, so a node with a missing or
 		// wrong model fails here, before it takes any frame.
 		factory, err := newAnalyzerFactory(cfg, detector.WithRegistry(rt.reg), detector.WithLogger(rt.log))

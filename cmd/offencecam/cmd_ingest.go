@@ -21,7 +21,7 @@ func cmdIngest(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return runRoles(ctx, cfg, "ingest", false, func(ctx context.Context, rt *runtime, g *group) (http.Handler, error) {
+	return runRoles(ctx, cfg, "ingest", natsExternal, func(ctx context.Context, rt *runtime, g *group) (http.Handler, error) {
 		return nil, startIngestRole(ctx, rt, g)
 	})
 }

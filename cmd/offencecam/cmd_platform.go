@@ -49,7 +49,7 @@ func cmdPlatform(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return runRoles(ctx, cfg, "platform", false, func(ctx context.Context, rt *runtime, g *group) (http.Handler, error) {
+	return runRoles(ctx, cfg, "platform", natsExternal, func(ctx context.Context, rt *runtime, g *group) (http.Handler, error) {
 		return nil, startPlatformRole(ctx, rt, g)
 	})
 }

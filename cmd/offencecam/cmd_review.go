@@ -42,7 +42,7 @@ func cmdReview(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return runRoles(ctx, cfg, "review", false, func(ctx context.Context, rt *runtime, g *group) (http.Handler, error) {
+	return runRoles(ctx, cfg, "review", natsExternal, func(ctx context.Context, rt *runtime, g *group) (http.Handler, error) {
 		return startReviewRole(ctx, rt, g, os.Stdout)
 	})
 }
@@ -75,8 +75,8 @@ const reviewUserUsage = `usage:
   offencecam review user list
 
 Without -password-stdin a random one-time password is printed once and must be changed at
-first login. With the embedded NATS of ` + "`serve`" + ` (no nats.url), run these while serve is
-stopped, or give serve a fixed nats.embedded_listen and pass -nats-url to reach it.`
+first login. With the embedded NATS of ` + "`serve`" + ` (no nats.url), these join the running
+serve of the same --data directory, or open its store themselves while serve is stopped.`
 
 // cmdReviewUser manages review accounts in the accounts KV bucket.
 func cmdReviewUser(ctx context.Context, args []string) error {
@@ -120,7 +120,7 @@ func cmdReviewUser(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rt, err := openRuntime(ctx, cfg, "review-admin", true)
+	rt, err := openRuntime(ctx, cfg, "review-admin", natsJoin)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ func cmdServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return runRoles(ctx, cfg, "serve", true, startRoles)
+	return runRoles(ctx, cfg, "serve", natsEmbed, startRoles)
 }
 
 // startRoles starts every stage role inside serve and returns the web UI handler.

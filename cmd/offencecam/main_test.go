@@ -278,3 +278,52 @@ func TestRoleCommandsRunAloneAgainstExternalNATS(t *testing.T) {
 		})
 	}
 }
+
+// With the one-box default an administrator adds a reviewer while serve runs: `review user`
+// joins serve's embedded NATS through the data directory, the new account logs in to that
+// serve at once, and a second serve on the same directory is refused instead of opening the
+// same JetStream store twice.
+func TestReviewUserJoinsTheRunningServe(t *testing.T) {
+	cache := testenv.ModelCache()
+	testenv.ModelFile(t, "yolox_nano.onnx")
+	env := []string{"OFFENCECAM_MODELS_CACHE=" + cache}
+	data := t.TempDir()
+	serve, addr := startServe(t, env, "--data", data)
+	var code int
+	var body string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		if code, body = httpGet(t, "http://"+addr+"/readyz"); code == 200 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling an external process; there is nothing to wait on
+	}
+	require.Equal(t, 200, code, body)
+
+	add := offencecam(t, env, "review", "user", "add", "bob", "-roles", "reviewer", "-lang", "nl", "-password-stdin", "--data", data)
+	add.Stdin = strings.NewReader("a long test password\n")
+	out, err := add.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "joining the embedded NATS of the running serve")
+
+	login := func() int {
+		res, err := http.Post("http://"+addr+"/api/login", "application/json",
+			strings.NewReader(`{"user":"bob","password":"a long test password"}`))
+		require.NoError(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	assert.Equal(t, http.StatusOK, login(), "the running serve knows bob at once")
+
+	second := offencecam(t, env, "serve", "--listen", "127.0.0.1:0", "--data", data)
+	out, err = second.CombinedOutput()
+	require.Error(t, err, "a second serve on the same data directory: %s", out)
+	assert.Contains(t, string(out), "in use")
+
+	require.NoError(t, serve.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, serve.Wait())
+	// With serve stopped the command opens the store itself, and finds bob there.
+	out, err = offencecam(t, env, "review", "user", "list", "--data", data).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Regexp(t, `(?m)^bob\s+reviewer\s+nl\s+active`, string(out))
+	assert.NotContains(t, string(out), "joining")
+}

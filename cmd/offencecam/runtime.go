@@ -33,7 +33,7 @@ func addCommonFlags(fs *flag.FlagSet) *commonFlags {
 	fs.StringVar(&c.config, "config", "", "YAML configuration file (also $OFFENCECAM_CONFIG)")
 	fs.StringVar(&c.data, "data", "", "data directory (default ./var)")
 	fs.StringVar(&c.listen, "listen", "", "HTTP listen address for UI, /metrics, /healthz, /readyz (default 127.0.0.1:8080)")
-	fs.StringVar(&c.natsURL, "nats-url", "", "external NATS server (default: embedded, serve only)")
+	fs.StringVar(&c.natsURL, "nats-url", "", "external NATS server (default: the embedded one, which serve runs and `review user` joins)")
 	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "S3-compatible endpoint (credentials from OFFENCECAM_S3_ACCESS_KEY/OFFENCECAM_S3_SECRET_KEY); default: local object store under <data>/objects")
 	return c
 }
@@ -69,9 +69,20 @@ type runtime struct {
 	store  objstore.Store
 }
 
-// openRuntime connects to (or, for serve, embeds) NATS, provisions the wire and opens the
-// object store. embed allows the embedded server when no nats.url is configured.
-func openRuntime(ctx context.Context, cfg config.Config, role string, embed bool) (_ *runtime, err error) {
+// natsMode says where a command's NATS comes from when no nats.url is configured.
+type natsMode int
+
+const (
+	natsExternal natsMode = iota // nats.url is required
+	natsEmbed                    // run the embedded server on the data directory (serve)
+	// natsJoin joins the embedded server a running serve has on the data directory, and runs
+	// its own only when none is running (the admin commands).
+	natsJoin
+)
+
+// openRuntime connects to (or embeds) NATS as mode says, provisions the wire and opens the
+// object store.
+func openRuntime(ctx context.Context, cfg config.Config, role string, mode natsMode) (_ *runtime, err error) {
 	log, err := telemetry.NewLogger(os.Stderr, cfg.Log.Format, cfg.Log.Level)
 	if err != nil {
 		return nil, err
@@ -89,14 +100,23 @@ func openRuntime(ctx context.Context, cfg config.Config, role string, embed bool
 	}
 	url := cfg.NATS.URL
 	if url == "" {
-		if !embed {
+		if mode == natsExternal {
 			return nil, fmt.Errorf("nats.url: required for `offencecam %s` (the embedded server runs only in `serve`)", role)
 		}
-		rt.emb, err = natsx.StartEmbedded(natsx.EmbeddedConfig{Dir: filepath.Join(cfg.Data, "nats"), Listen: cfg.NATS.EmbeddedListen})
-		if err != nil {
-			return nil, err
+		dir := filepath.Join(cfg.Data, "nats")
+		if u, pid, ok := natsx.Running(dir); ok && mode == natsJoin {
+			log.Info("joining the embedded NATS of the running serve", "url", u, "pid", pid)
+			url = u
+		} else {
+			rt.emb, err = natsx.StartEmbedded(natsx.EmbeddedConfig{Dir: dir, Listen: cfg.NATS.EmbeddedListen})
+			if errors.Is(err, natsx.ErrInUse) {
+				return nil, fmt.Errorf("data directory %s: %w (stop that process, or give this one another --data)", cfg.Data, err)
+			}
+			if err != nil {
+				return nil, err
+			}
+			url = rt.emb.ClientURL()
 		}
-		url = rt.emb.ClientURL()
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -218,8 +238,8 @@ type roleStarter func(ctx context.Context, rt *runtime, g *group) (http.Handler,
 // runRoles is the life of every long-running command: open the runtime, start the roles,
 // serve /metrics, /healthz, /readyz (and the UI) on the one listener, announce it on stdout,
 // and on ctx's end (SIGTERM) stop everything within shutdownGrace.
-func runRoles(ctx context.Context, cfg config.Config, role string, embed bool, start roleStarter) error {
-	rt, err := openRuntime(ctx, cfg, role, embed)
+func runRoles(ctx context.Context, cfg config.Config, role string, mode natsMode, start roleStarter) error {
+	rt, err := openRuntime(ctx, cfg, role, mode)
 	if err != nil {
 		return err
 	}

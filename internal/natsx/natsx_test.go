@@ -2,6 +2,8 @@ package natsx_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -116,4 +118,51 @@ func TestLimitsValidateNamesTheField(t *testing.T) {
 	l = natsx.DefaultLimits()
 	l.Replicas = 0
 	assert.ErrorContains(t, l.Validate(), "nats.replicas")
+}
+
+// One data directory, one embedded server: a second start is refused naming the first, which
+// Running finds; after a shutdown (or with a marker a killed process left) the directory is
+// free again.
+func TestEmbeddedServerOwnsItsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	_, _, ok := natsx.Running(dir)
+	assert.False(t, ok, "nothing runs on a new directory")
+	emb, err := natsx.StartEmbedded(natsx.EmbeddedConfig{Dir: dir})
+	require.NoError(t, err)
+	url, pid, ok := natsx.Running(dir)
+	require.True(t, ok)
+	assert.Equal(t, emb.ClientURL(), url)
+	assert.Equal(t, os.Getpid(), pid)
+
+	_, err = natsx.StartEmbedded(natsx.EmbeddedConfig{Dir: dir})
+	require.ErrorIs(t, err, natsx.ErrInUse)
+	assert.Contains(t, err.Error(), url)
+
+	emb.Shutdown()
+	_, _, ok = natsx.Running(dir)
+	assert.False(t, ok)
+	_, err = os.Stat(filepath.Join(dir, "running.json"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "the marker goes with the server")
+
+	// A killed process leaves its marker: a URL that no longer answers is not a running server.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "running.json"),
+		[]byte(`{"url":"nats://127.0.0.1:1","server_id":"NGONE","pid":1}`), 0o600))
+	_, _, ok = natsx.Running(dir)
+	assert.False(t, ok)
+	emb2, err := natsx.StartEmbedded(natsx.EmbeddedConfig{Dir: dir})
+	require.NoError(t, err)
+	defer emb2.Shutdown()
+	url2, _, ok := natsx.Running(dir)
+	require.True(t, ok, "the new server replaced the stale marker")
+	assert.Equal(t, emb2.ClientURL(), url2)
+
+	// A marker naming a live server of another directory is not this directory's server.
+	other, err := natsx.StartEmbedded(natsx.EmbeddedConfig{Dir: t.TempDir()})
+	require.NoError(t, err)
+	defer other.Shutdown()
+	stale := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(stale, "running.json"),
+		[]byte(`{"url":"`+other.ClientURL()+`","server_id":"NOTTHATONE","pid":1}`), 0o600))
+	_, _, ok = natsx.Running(stale)
+	assert.False(t, ok)
 }
