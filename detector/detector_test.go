@@ -491,7 +491,8 @@ func euPlate(t *testing.T, band, text string, ink color.RGBA) image.Image {
 }
 
 // A European plate (rendered, pasted over the plate of a real car photo) goes through the
-// whole default graph: the band's code is not glued into the text and gives the country.
+// whole default graph: the band's code is not glued into the text, and a registration that
+// begins like a band code keeps its first letter.
 func TestEuropeanPlateOnRealCar(t *testing.T) {
 	g := sharedDefaultGraph(t)
 	f, err := os.Open(testenv.SharedPath(t, "data", "plates", "wts-lg-000132.jpg"))
@@ -511,6 +512,9 @@ func TestEuropeanPlateOnRealCar(t *testing.T) {
 		{"NL", "GB-123-K", "GB123K", "NL", color.RGBA{10, 10, 10, 255}},
 		{"F", "AB-123-CD", "AB123CD", "FR", color.RGBA{10, 10, 10, 255}},
 		{"D", "K AB 1234", "KAB1234", "DE", color.RGBA{10, 10, 10, 255}},
+		{"D", "B AB 1234", "BAB1234", "DE", color.RGBA{10, 10, 10, 255}}, // Berlin: B is the district
+		// Bucharest: the B is the registration's, not Belgium's band (no Romanian layout here).
+		{"RO", "B 123 ABC", "B123ABC", "", color.RGBA{10, 10, 10, 255}},
 	} {
 		t.Run(c.want, func(t *testing.T) {
 			img := image.NewRGBA(car.Bounds())

@@ -96,10 +96,11 @@ func Interpret(raw string, charConf []float32) Result {
 //  1. Normalize.
 //  2. EU band: when the text starts with a band code (NL, B, F, D, L) and the rest is a valid
 //     plate of THAT country (confusables allowed), the code is removed and the country comes
-//     from the band. If the whole text is also valid for that country (a German plate of
-//     Düsseldorf, "D AB 123", read without its band), the code is kept unless its characters
-//     were read with lower confidence than the rest (band glyphs are small and printed
-//     differently, so OCR is less sure of them).
+//     from the band, provided the code's characters were read with lower confidence than the
+//     rest (band glyphs are small and printed differently, so OCR is less sure of them; a
+//     surely read leading B is Bucharest's, not Belgium's band). Without confidences the
+//     code is removed unless the whole text is also valid for that country (a German plate
+//     of Düsseldorf, "D AB 123", read without its band).
 //  3. Otherwise the national formats: the fewest confusable fixes wins, then the most
 //     specific format (current fixed layout > legacy fixed layout > broad variable scheme);
 //     a tie between countries leaves Country empty (or takes Options.PreferCountry when it is
@@ -133,8 +134,14 @@ func InterpretWith(raw string, charConf []float32, opt Options) Result {
 		if !ok || m.country == "" {
 			continue
 		}
-		if whole, ok := choose(s, b.country, "", band); ok && whole.country != "" && whole.fixes <= m.fixes &&
-			!(conf != nil && mean(conf[:len(code)]) < mean(rest)) {
+		// The code's glyphs are small and white on blue, unlike every character of the
+		// registration: read as surely as the rest, they are the registration's own
+		// (Bucharest "B 123 ABC", Berlin "B AB 1234"), not a glued band.
+		weakCode := conf != nil && mean(conf[:len(code)]) < mean(rest)
+		if conf != nil && !weakCode {
+			continue
+		}
+		if whole, ok := choose(s, b.country, "", band); ok && whole.country != "" && whole.fixes <= m.fixes && !weakCode {
 			return finish(res, whole, conf, FromFormat)
 		}
 		return finish(res, m, rest, FromBand)

@@ -118,6 +118,26 @@ func TestInterpretBandAmbiguousGerman(t *testing.T) {
 	}
 }
 
+// A leading B/D/F/L/NL read as surely as the rest belongs to the registration, even where
+// the rest alone would be a plate of that band's country: measured with fast-plate-ocr on
+// rendered EU plates, the reader leaves the band's code out, so stripping one would cut the
+// Bucharest "B" off "B 123 ABC" (the rest, "123ABC", is an old Belgian layout).
+func TestInterpretSurelyReadLeadingLetterIsNotABand(t *testing.T) {
+	sure := []float32{0.99, 0.99, 0.98, 0.99, 1, 0.97, 0.99}
+	r := Interpret("B123ABC", sure)
+	if r.Text != "B123ABC" || r.CountryFrom == FromBand {
+		t.Fatalf("Bucharest plate: %+v", r)
+	}
+	r = Interpret("B123ABC", []float32{0.45, 0.99, 0.98, 0.99, 1, 0.97, 0.99})
+	if r.Text != "123ABC" || r.Country != BE || r.CountryFrom != FromBand {
+		t.Fatalf("weakly read band: %+v", r)
+	}
+	r = Interpret("LAB1234", []float32{1, 1, 1, 1, 1, 1, 1})
+	if r.Text != "LAB1234" || r.CountryFrom == FromBand {
+		t.Fatalf("surely read L: %+v", r)
+	}
+}
+
 // unsure gives confusable characters a low OCR confidence and the rest a high one.
 func unsure(raw string) []float32 {
 	var c []float32
