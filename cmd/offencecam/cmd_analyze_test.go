@@ -156,16 +156,34 @@ func TestBenchJSON(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Run(), stderr.String())
-	var rep map[string]float64
-	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
-	for _, k := range []string{"frames", "frames_per_second", "p50_ms", "p99_ms", "overhead_ratio"} {
-		assert.Contains(t, rep, k)
+	var rep struct {
+		Frames          *float64           `json:"frames"`
+		FramesPerSecond *float64           `json:"frames_per_second"`
+		P50             *float64           `json:"p50_ms"`
+		P99             *float64           `json:"p99_ms"`
+		Overhead        *float64           `json:"overhead_ratio"`
+		Model           float64            `json:"model_ms_per_frame"`
+		Stages          map[string]float64 `json:"stages_ms_per_frame"`
 	}
-	assert.GreaterOrEqual(t, rep["frames"], 4.0)
-	assert.Greater(t, rep["frames_per_second"], 0.0)
-	assert.LessOrEqual(t, rep["p50_ms"], rep["p99_ms"])
+	require.NoError(t, json.Unmarshal(stdout.Bytes(), &rep), stdout.String())
+	for k, v := range map[string]*float64{"frames": rep.Frames, "frames_per_second": rep.FramesPerSecond,
+		"p50_ms": rep.P50, "p99_ms": rep.P99, "overhead_ratio": rep.Overhead} {
+		require.NotNil(t, v, "key %s", k)
+	}
+	assert.GreaterOrEqual(t, *rep.Frames, 4.0)
+	assert.Greater(t, *rep.FramesPerSecond, 0.0)
+	assert.LessOrEqual(t, *rep.P50, *rep.P99)
 	// Pipeline time includes the model time.
-	assert.GreaterOrEqual(t, rep["overhead_ratio"], 1.0)
+	assert.GreaterOrEqual(t, *rep.Overhead, 1.0)
+	// The stage breakdown says where it goes: decoding, and the stages that run models (each
+	// at least its share of the model time).
+	assert.Greater(t, rep.Stages["decode"], 0.0)
+	assert.Greater(t, rep.Stages["scene"], 0.0)
+	var stages float64
+	for _, v := range rep.Stages {
+		stages += v
+	}
+	assert.Greater(t, stages, rep.Model, "the stages hold the model time and more")
 }
 
 func TestAnalyzeUsage(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"sync"
@@ -28,6 +29,9 @@ type benchReport struct {
 	Threads         int     `json:"threads"`
 	ModelMS         float64 `json:"model_ms_per_frame"`
 	PipelineMS      float64 `json:"pipeline_ms_per_frame"`
+	// StagesMS is each stage's wall time per frame (model Run included where the stage runs
+	// a model): where the overhead is. "decode" has no model in it.
+	StagesMS map[string]float64 `json:"stages_ms_per_frame"`
 }
 
 // cmdBench measures whole-pipeline speed: N graphs (each with its own sessions of M intra-op
@@ -106,11 +110,23 @@ func runBench(ctx context.Context, dc detector.Config, cache string, images [][]
 		}
 		graphs[i] = a.(*detector.Graph)
 	}
+	var (
+		mu     sync.Mutex
+		stages = map[string]float64{}
+	)
 	analyze := func(g *detector.Graph, i int) (time.Duration, error) {
 		fr := pipeline.Frame{V: pipeline.Version, Key: fmt.Sprint(i), PassageID: fmt.Sprint(i), Camera: "bench"}
 		t0 := time.Now()
-		_, err := g.Analyze(ctx, []detector.View{{Frame: fr, Data: images[i%len(images)]}})
-		return time.Since(t0), err
+		res, err := g.Analyze(ctx, []detector.View{{Frame: fr, Data: images[i%len(images)]}})
+		d := time.Since(t0)
+		if err == nil {
+			mu.Lock()
+			for k, v := range res.Detection.TimingsMS {
+				stages[k] += v
+			}
+			mu.Unlock()
+		}
+		return d, err
 	}
 	// Warm-up: the first Run of a session allocates its arenas.
 	for _, g := range graphs {
@@ -121,9 +137,9 @@ func runBench(ctx context.Context, dc detector.Config, cache string, images [][]
 		}
 		g.ResetRunStats()
 	}
+	clear(stages)
 	var (
 		next  atomic.Int64
-		mu    sync.Mutex
 		lat   []time.Duration
 		first error
 		wg    sync.WaitGroup
@@ -187,6 +203,12 @@ func runBench(ctx context.Context, dc detector.Config, cache string, images [][]
 	if n := len(lat); n > 0 {
 		rep.ModelMS = float64(model.Microseconds()) / 1000 / float64(n)
 		rep.PipelineMS = float64(pipe.Microseconds()) / 1000 / float64(n)
+		rep.StagesMS = map[string]float64{}
+		for k, v := range stages {
+			if k != "total" && v > 0 {
+				rep.StagesMS[k] = math.Round(v/float64(n)*1000) / 1000
+			}
+		}
 	}
 	return rep, nil
 }
@@ -195,4 +217,14 @@ func printBench(w io.Writer, r benchReport) {
 	fmt.Fprintf(w, "frames %d  %.1f frames/s  p50 %.1f ms  p99 %.1f ms  (%d sessions × %d threads)\n",
 		r.Frames, r.FramesPerSecond, r.P50MS, r.P99MS, r.Sessions, r.Threads)
 	fmt.Fprintf(w, "per frame: pipeline %.1f ms, raw model Run %.1f ms, overhead ratio %.3f\n", r.PipelineMS, r.ModelMS, r.OverheadRatio)
+	names := make([]string, 0, len(r.StagesMS))
+	for k := range r.StagesMS {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	fmt.Fprint(w, "stages per frame:")
+	for _, k := range names {
+		fmt.Fprintf(w, " %s %.1f ms", k, r.StagesMS[k])
+	}
+	fmt.Fprintln(w)
 }
