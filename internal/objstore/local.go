@@ -214,16 +214,18 @@ func (l *Local) Put(ctx context.Context, bucket, key string, r io.Reader, size i
 	dir, stem, dirSegs := objectPaths(bdir, key)
 	// The content is spooled to a temp file first, so a concurrent Delete pruning an empty
 	// directory can at worst make the directory vanish before that; then it is recreated.
+	// The race can also strike between two levels of mkdirs (a parent pruned as empty just
+	// before its child is made), so both steps retry on a vanished directory.
 	var tmp *os.File
 	for attempt := 0; ; attempt++ {
-		if err := l.mkdirs(bdir, dirSegs); err != nil {
-			return ObjectInfo{}, fmt.Errorf("put %s/%s: %w", bucket, key, err)
-		}
-		tmp, err = os.CreateTemp(dir, "put-*"+tmpSuffix)
+		err = l.mkdirs(bdir, dirSegs)
 		if err == nil {
-			break
+			tmp, err = os.CreateTemp(dir, "put-*"+tmpSuffix)
+			if err == nil {
+				break
+			}
 		}
-		if !errors.Is(err, fs.ErrNotExist) || attempt == 3 {
+		if !errors.Is(err, fs.ErrNotExist) || attempt == 9 {
 			return ObjectInfo{}, fmt.Errorf("put %s/%s: %w", bucket, key, err)
 		}
 	}

@@ -254,6 +254,38 @@ func TestLocalDeletePrunesEmptyDirs(t *testing.T) {
 	}
 }
 
+// A camera's frames arrive while the worker deletes the earlier ones of the same day: every
+// Put must survive its parent directories being pruned under it, at any level.
+func TestLocalPutSurvivesConcurrentPruning(t *testing.T) {
+	s, b := newLocal(t)
+	s.noSync = true
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 150; i++ {
+				k := fmt.Sprintf("cam1/2026/11/27/p%d-%d/front.jpg", g, i)
+				if _, err := s.Put(ctx, b, k, strings.NewReader("x"), 1, PutOptions{}); err != nil {
+					errs <- err
+					return
+				}
+				if err := s.Delete(ctx, b, k); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
 // populate writes n objects "cam-CC/2026/11/DD/IIII.jpg" (fsync off: setup speed only).
 func populate(t testing.TB, s *Local, b string, cams, days, per int) []string {
 	t.Helper()
