@@ -23,7 +23,7 @@ func newMetrics() *metrics {
 		leaseExpiries: prometheus.NewCounter(prometheus.CounterOpts{Name: "offencecam_review_lease_expiries_total",
 			Help: "Review leases that expired and returned their case to the queue."}),
 		detections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "offencecam_review_detections_total",
-			Help: "Detections consumed, by result (created, duplicate, not_flagged, invalid)."}, []string{"result"}),
+			Help: "Detections consumed, by result (created, late_view, duplicate, not_flagged, invalid)."}, []string{"result"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "offencecam_review_logins_total",
 			Help: "Login attempts by result (ok, bad_credentials, locked, disabled, rate_limited)."}, []string{"result"}),
 		evidenceViews: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "offencecam_review_evidence_views_total",

@@ -237,6 +237,11 @@ func (s *Service) handleDetection(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	created, err := s.cases.CreateFromDetection(ctx, d)
+	late := false
+	if err == nil && !created && d.Flagged {
+		// The case exists: a redelivery, or views of its passage that came late.
+		late, err = s.cases.AddLateView(ctx, d)
+	}
 	switch {
 	case err != nil:
 		s.log.Warn("case creation failed", "passage", d.PassageID, "err", err)
@@ -250,6 +255,8 @@ func (s *Service) handleDetection(ctx context.Context, m jetstream.Msg) {
 		s.metrics.detections.WithLabelValues("not_flagged").Inc()
 	case created:
 		s.metrics.detections.WithLabelValues("created").Inc()
+	case late:
+		s.metrics.detections.WithLabelValues("late_view").Inc()
 	default:
 		s.metrics.detections.WithLabelValues("duplicate").Inc()
 	}

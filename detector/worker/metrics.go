@@ -42,6 +42,7 @@ type metrics struct {
 	inFlight      prometheus.Gauge
 	evidenceBytes prometheus.Counter
 	evidenceObjs  prometheus.Counter
+	lateViews     prometheus.Counter
 	dlq           *prometheus.CounterVec
 	retries       *prometheus.CounterVec
 	swept         prometheus.Counter
@@ -108,9 +109,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "offencecam_detector_retention_deleted_total",
 			Help: "Unflagged frames deleted by the retention sweeper after keep_unflagged.",
 		}),
+		lateViews: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "offencecam_detector_late_views_total",
+			Help: "Flagged views that came after their passage's Detection and were sent for its case.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{m.frames, m.passages, m.analysis, m.batch, m.pending,
-		m.ackPending, m.redelivered, m.inFlight, m.evidenceBytes, m.evidenceObjs, m.dlq, m.retries, m.swept} {
+		m.ackPending, m.redelivered, m.inFlight, m.evidenceBytes, m.evidenceObjs, m.dlq, m.retries, m.swept, m.lateViews} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("detect: register metrics: %w", err)
 		}

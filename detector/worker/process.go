@@ -11,6 +11,7 @@ import (
 	"io"
 	"path"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"time"
 
@@ -391,10 +392,17 @@ func (w *Worker) finishFlagged(ctx context.Context, p *passage, prefix string, o
 			first = first && h.meta.NumDelivered == 1
 		}
 		if first {
-			// Not our own redelivery: a view that came after its passage was published. Its
-			// evidence is stored, but the case has the first Detection only.
-			w.log.Warn("late view of an already published passage; its evidence is kept but not in the case",
-				"passage", p.id, "evidence_prefix", prefix)
+			// Not our own redelivery: views that came after their passage was published
+			// (later than passage_wait). Their Detection goes out under its own message id,
+			// named by its frames so that a redelivery of these views is deduplicated, and
+			// review adds the frames its case does not have yet.
+			late := jetstream.WithMsgID(p.id + "+" + lateViewID(hs))
+			if _, err := w.deps.JS.PublishMsg(ctx, msg, late, jetstream.WithExpectStream(pipeline.StreamDetections)); err != nil {
+				w.retry(ctx, hs, "publish", err)
+				return
+			}
+			w.m.lateViews.Inc()
+			w.log.Info("late view of an already published passage sent for its case", "passage", p.id, "views", len(hs))
 		}
 	}
 	if w.hooks.afterPublish != nil {
@@ -502,6 +510,17 @@ func (w *Worker) backoff(delivered uint64) time.Duration {
 
 // evidencePrefix is <yyyy>/<mm>/<dd>/<passage> by capture date (UTC), deterministic across
 // redeliveries so that a repeated copy lands on the same keys.
+// lateViewID names a group of late views by their frame ids.
+func lateViewID(hs []*held) string {
+	ids := make([]string, 0, len(hs))
+	for _, h := range hs {
+		ids = append(ids, h.frame.ID)
+	}
+	sort.Strings(ids)
+	sum := sha256.Sum256([]byte(strings.Join(ids, "\n")))
+	return hex.EncodeToString(sum[:8])
+}
+
 func evidencePrefix(p *passage) string {
 	var at time.Time
 	for _, h := range p.items {

@@ -382,10 +382,10 @@ var _ detector.Analyzer = (*testAnalyzer)(nil)
 // Two different frames under one passage id (a camera counter that wrapped, a clock that
 // repeated): the second Detection is a duplicate on DETECTIONS, and the evidence the first
 // one names is never overwritten.
-func TestPassageIDCollisionNeverOverwritesEvidence(t *testing.T) {
+func TestLateViewIsPublishedForItsCaseWithoutOverwritingEvidence(t *testing.T) {
 	e := newEnv(t, false)
 	factory, an := newTestAnalyzerFactory()
-	e.start(t, testConfig(), factory)
+	r := e.start(t, testConfig(), factory)
 	e.putFrame(t, "cam1", "dup", pipeline.ViewFront, img("flagged", "first"))
 	waitFor(t, 20*time.Second, "first published", func() bool { return len(e.detections(t)["dup"]) == 1 })
 	f2 := pipeline.Frame{}
@@ -402,12 +402,17 @@ func TestPassageIDCollisionNeverOverwritesEvidence(t *testing.T) {
 	waitFor(t, 20*time.Second, "second processed", func() bool {
 		return an.calls.Load() == 2 && e.streamCount(t, pipeline.StreamFrames) == 0
 	})
+	// The second frame came after its passage was published: it goes out as a late view of
+	// the passage (its own message id), for review to add to the case.
 	d := e.detections(t)["dup"]
-	require.Len(t, d, 1)
+	require.Len(t, d, 2)
 	e.checkEvidence(t, d[0])
-	// The second frame's original is kept too (it is evidence, if of no case yet).
+	e.checkEvidence(t, d[1])
+	require.Len(t, d[1].Frames, 1)
+	assert.Equal(t, f2.Key, d[1].Frames[0].Key)
 	_, info := e.read(t, pipeline.BucketEvidence, originalKey(evidencePrefix(&passage{id: "dup", items: []*held{{frame: f2}}}), f2))
 	assert.Equal(t, f2.ID, info.Metadata["frame-id"])
+	assert.Equal(t, 1.0, counter(t, r.reg, "offencecam_detector_late_views_total", nil))
 }
 
 // A frame given up on while no worker heard the advisory stays in the work queue; the

@@ -2,6 +2,8 @@ package cases
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -593,4 +595,90 @@ func (s *Store) RecordPurge(ctx context.Context, c *Case, rev uint64, reason str
 		nrev = r
 	}
 	return &next, nrev, nil
+}
+
+// AddLateView merges a later Detection of a case's passage (views that reached the detector
+// after the passage was published) into the case: the frames the case does not have, with
+// their vehicles, offences and evidence. It reports whether anything was added: a Detection
+// whose frames the case already has (a redelivery) adds nothing. A case past review keeps
+// what its reviewers decided on; the views are then only recorded in AUDIT.
+func (s *Store) AddLateView(ctx context.Context, d pipeline.Detection) (bool, error) {
+	id := IDFor(d.PassageID)
+	for attempt := 0; ; attempt++ {
+		c, rev, err := s.Get(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		have := map[string]bool{}
+		for _, f := range c.Detection.Frames {
+			have[f.Bucket+"/"+f.Key] = true
+		}
+		var frames []pipeline.FrameRef
+		var keys []string
+		for _, f := range d.Frames {
+			if !have[f.Bucket+"/"+f.Key] {
+				frames = append(frames, f)
+				keys = append(keys, f.Bucket+"/"+f.Key)
+			}
+		}
+		if len(frames) == 0 {
+			return false, nil
+		}
+		now := s.cfg.Now().UTC()
+		kinds := make([]string, 0, len(d.Offences))
+		for _, o := range d.Offences {
+			kinds = append(kinds, o.Kind)
+		}
+		ev := pipeline.AuditEvent{V: pipeline.Version, At: now, Actor: "system:review", Action: "late_view_added",
+			Entity: audit.EntityCase, EntityID: c.ID, From: string(c.State), To: string(c.State),
+			Details: map[string]string{"frames": strings.Join(keys, " "), "offences": strings.Join(kinds, ",")}}
+		if !c.State.Reviewable() || !c.EvidencePurgedAt.IsZero() {
+			// Decided on what its reviewers saw: recorded, not merged (the AUDIT stream's
+			// dedup window keeps a redelivery from recording it twice).
+			ev.Action = "late_view_ignored"
+			sum := sha256.Sum256([]byte(strings.Join(keys, "\n")))
+			return false, s.audit.Publish(ctx, ev, "case/"+c.ID+"/late/"+hex.EncodeToString(sum[:8]))
+		}
+		next := *c
+		next.UpdatedAt = now
+		next.Detection.Frames = append(slices.Clone(c.Detection.Frames), frames...)
+		offset := len(c.Detection.Vehicles)
+		next.Detection.Vehicles = append(slices.Clone(c.Detection.Vehicles), d.Vehicles...)
+		next.Detection.Offences = slices.Clone(c.Detection.Offences)
+		next.Flagged = slices.Clone(c.Flagged)
+		for _, o := range d.Offences {
+			o.Vehicle += offset
+			next.Detection.Offences = append(next.Detection.Offences, o)
+			if !slices.Contains(next.Flagged, o.Kind) {
+				next.Flagged = append(next.Flagged, o.Kind)
+			}
+		}
+		stored := map[string]bool{}
+		for _, e := range c.Detection.Evidence {
+			stored[e.Bucket+"/"+e.Key] = true
+		}
+		next.Detection.Evidence = slices.Clone(c.Detection.Evidence)
+		for _, e := range d.Evidence {
+			if !stored[e.Bucket+"/"+e.Key] {
+				next.Detection.Evidence = append(next.Detection.Evidence, e)
+			}
+		}
+		// A plate the first views could not read comes from the late ones; a reading (the
+		// detector's or a reviewer's) is never replaced.
+		if p := BestPlate(d); p != nil && c.Plate == "" {
+			next.Plate, next.Country = p.Text, p.Country
+			next.DetectedPlate, next.DetectedCountry = p.Text, p.Country
+		}
+		ev.PlateAfter = next.Plate
+		next.AuditOutbox = append(slices.Clone(c.AuditOutbox), PendingAudit{MsgID: fmt.Sprintf("case/%s/r%d", c.ID, rev), Event: ev})
+		nrev, err := s.put(ctx, &next, rev)
+		if errors.Is(err, ErrConflict) && attempt < 10 {
+			continue // a reviewer or another instance wrote first: merge into what it wrote
+		}
+		if err != nil {
+			return false, err
+		}
+		s.flushAudit(ctx, &next, nrev)
+		return true, nil
+	}
 }
