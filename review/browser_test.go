@@ -111,6 +111,16 @@ func TestBrowserTwoStageReview(t *testing.T) {
 	capturedAt := time.Date(2026, 11, 27, 8, 15, 0, 0, time.UTC)
 	id := h.publishDetection("E40-2026-11-27T08:15:00-0001", capturedAt)
 	id2 := h.publishDetection("E40-2026-11-27T08:16:00-0002", capturedAt.Add(time.Minute))
+	// The rear camera's view of the first pass reached the detector late: it joins the case.
+	rear := h.putEvidence("E40-0001/annotated-rear.jpg", pipeline.EvidenceAnnotated, testJPEG(t, 320, 180, 7))
+	rear.View = pipeline.ViewRear
+	h.publishLateView("E40-2026-11-27T08:15:00-0001", "E40-0001-rear.jpg", "E40-0001+rear", pipeline.Detection{
+		Vehicles: []pipeline.Vehicle{{Class: "car", Score: .9, Phone: pipeline.Finding{State: pipeline.PhoneHeld, Score: .7}}},
+		Offences: []pipeline.Offence{{Kind: pipeline.OffencePhone, Score: .7}}, Evidence: []pipeline.Evidence{rear}})
+	require.Eventually(t, func() bool {
+		c, _, err := h.svc.Cases().Get(h.ctx, id)
+		return err == nil && len(c.Detection.Evidence) == 4
+	}, 10*time.Second, 20*time.Millisecond)
 	var err error
 	ctx := newBrowser(t)
 	base := h.web.URL
@@ -151,6 +161,20 @@ func TestBrowserTwoStageReview(t *testing.T) {
 	assert.Contains(t, transform, "scale(1.5)")
 	assert.Equal(t, "/evidence/"+id+"/1", src)
 	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("0")))
+	// "v" shows the next camera view (the late rear view, which has no original: "o" keeps
+	// it), then back to the front.
+	assert.Equal(t, "Arrière", text(t, ctx, "#view-rear"))
+	assert.Contains(t, text(t, ctx, "#shortcuts"), "vue de caméra suivante")
+	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("v")))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById('main-image').complete && document.getElementById('main-image').naturalWidth === 320`,
+		chromedp.WithPollingTimeout(20*time.Second)))
+	require.NoError(t, err, "the rear view's annotated image loads")
+	assert.Equal(t, "/evidence/"+id+"/3", eval[string](t, ctx, `document.getElementById('main-image').getAttribute('src')`))
+	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("o")))
+	assert.Equal(t, "/evidence/"+id+"/3", eval[string](t, ctx, `document.getElementById('main-image').getAttribute('src')`))
+	screenshot(t, ctx, "case-rear-view-fr.png")
+	require.NoError(t, chromedp.Do(ctx, chromedp.KeyEvent("v")))
+	assert.Equal(t, "/evidence/"+id+"/0", eval[string](t, ctx, `document.getElementById('main-image').getAttribute('src')`))
 	screenshot(t, ctx, "case-fr.png")
 
 	require.NoError(t, chromedp.Do(ctx,
@@ -241,7 +265,7 @@ func TestBrowserTwoStageReview(t *testing.T) {
 	for _, r := range recs {
 		trail = append(trail, r.Event.Actor+":"+r.Event.From+">"+r.Event.To)
 	}
-	assert.Equal(t, []string{"system:review:>pending", "anna:pending>first_confirmed", "bart:first_confirmed>confirmed"}, trail)
+	assert.Equal(t, []string{"system:review:>pending", "system:review:pending>pending", "anna:pending>first_confirmed", "bart:first_confirmed>confirmed"}, trail)
 }
 
 // waitText waits until the element's text contains want: after a click that navigates, the

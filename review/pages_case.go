@@ -46,11 +46,19 @@ type caseData struct {
 	Stage       string
 	Main        string
 	Original    string
+	Views       []viewImages // one per camera view with an image, in evidence order
 	PlateCrop   string
 	Reasons     []string
 	RejectLabel string
 	DecideURL   string
 	ReleaseURL  string
+}
+
+// viewImages are the image URLs of one camera view of a passage.
+type viewImages struct {
+	View      string
+	Annotated string
+	Original  string // empty when the role may not see originals
 }
 
 // offenceKeys are the shortcut letters of the offence checkboxes (skipping the letters that
@@ -83,15 +91,24 @@ func (s *Service) caseView(rc *reqCtx, c *cases.Case, filter string) caseData {
 	if !c.EvidencePurgedAt.IsZero() {
 		evidence = nil
 	}
+	view := func(name string) *viewImages {
+		for i := range d.Views {
+			if d.Views[i].View == name {
+				return &d.Views[i]
+			}
+		}
+		d.Views = append(d.Views, viewImages{View: name})
+		return &d.Views[len(d.Views)-1]
+	}
 	for i, e := range evidence {
 		switch e.Kind {
 		case pipeline.EvidenceAnnotated:
-			if d.Main == "" {
-				d.Main = evidenceURL(c.ID, i)
+			if v := view(e.View); v.Annotated == "" {
+				v.Annotated = evidenceURL(c.ID, i)
 			}
 		case pipeline.EvidenceOriginal:
-			if mayOriginal && d.Original == "" {
-				d.Original = evidenceURL(c.ID, i)
+			if v := view(e.View); mayOriginal && v.Original == "" {
+				v.Original = evidenceURL(c.ID, i)
 			}
 		case pipeline.EvidencePlateCrop:
 			if d.PlateCrop == "" {
@@ -99,8 +116,15 @@ func (s *Service) caseView(rc *reqCtx, c *cases.Case, filter string) caseData {
 			}
 		}
 	}
-	if d.Main == "" {
-		d.Main = d.Original
+	// A view whose only image is an original the role may not see has nothing to show.
+	d.Views = slices.DeleteFunc(d.Views, func(v viewImages) bool { return v.Annotated == "" && v.Original == "" })
+	for i := range d.Views {
+		if d.Views[i].Annotated == "" {
+			d.Views[i].Annotated = d.Views[i].Original
+		}
+	}
+	if len(d.Views) > 0 {
+		d.Main, d.Original = d.Views[0].Annotated, d.Views[0].Original
 	}
 	q := ""
 	if filter != "" {

@@ -89,11 +89,28 @@
     bind('zoom-in', function () { zoom(1.5); });
     bind('zoom-out', function () { zoom(1 / 1.5); });
     bind('zoom-reset', function () { scale = 1; x = 0; y = 0; apply(); });
+    var label = document.getElementById('view-label');
     bind('toggle-original', function () {
-      var label = document.getElementById('view-label');
+      if (!img.dataset.original) { return; } // this view has no original for this role
       var showingOriginal = img.getAttribute('src') === img.dataset.original;
       img.setAttribute('src', showingOriginal ? img.dataset.annotated : img.dataset.original);
       if (label) { label.textContent = showingOriginal ? label.dataset.annotatedLabel : label.dataset.originalLabel; }
+    });
+    // Several camera views of the pass: a tab each, "v" for the next one.
+    var tabs = Array.prototype.slice.call(document.querySelectorAll('.view-tab'));
+    tabs.forEach(function (tab) {
+      tab.addEventListener('click', function () {
+        tabs.forEach(function (t) { t.classList.toggle('active', t === tab); });
+        img.dataset.annotated = tab.dataset.annotated;
+        img.dataset.original = tab.dataset.original;
+        img.setAttribute('src', tab.dataset.annotated);
+        if (label) { label.textContent = label.dataset.annotatedLabel; }
+        scale = 1; x = 0; y = 0; apply();
+      });
+    });
+    bind('next-view', function () {
+      var i = tabs.findIndex(function (t) { return t.classList.contains('active'); });
+      if (tabs.length) { tabs[(i + 1) % tabs.length].click(); }
     });
   }
 
