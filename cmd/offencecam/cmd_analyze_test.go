@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -141,11 +143,15 @@ func TestEvalSharedSets(t *testing.T) {
 	assert.True(t, rep.Plates.Exact >= 0.7 && rep.Plates.Exact <= 1, "exact %v", rep.Plates.Exact)
 	assert.True(t, rep.Plates.CER >= 0 && rep.Plates.CER < 0.2, "cer %v", rep.Plates.CER)
 
-	// The table form names every class.
-	cmd = offencecam(t, env, "eval", "--data", t.TempDir(), "--plates", plates)
-	b, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(b))
-	assert.True(t, strings.Contains(string(b), "exact") && strings.Contains(string(b), "CER"), string(b))
+	// The table form names every class; --misses lists exactly the plates not read exactly.
+	cmd = offencecam(t, env, "eval", "--misses", "--data", t.TempDir(), "--plates", plates)
+	stdout.Reset()
+	stderr.Reset()
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), stderr.String())
+	assert.True(t, strings.Contains(stdout.String(), "exact") && strings.Contains(stdout.String(), "CER"), stdout.String())
+	misses := regexp.MustCompile(`(?m)^offencecam eval: miss: \S+: label \S+, read .+$`).FindAllString(stderr.String(), -1)
+	assert.Len(t, misses, rep.Plates.N-int(math.Round(rep.Plates.Exact*float64(rep.Plates.N))), stderr.String())
 }
 
 // `offencecam bench --json` reports the keys the issue names, with sane values.

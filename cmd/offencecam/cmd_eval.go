@@ -12,6 +12,7 @@ import (
 
 	"github.com/crossborder/offencecam/detector"
 	"github.com/crossborder/offencecam/detector/evalmetrics"
+	"github.com/crossborder/offencecam/detector/platetext"
 )
 
 // evalReport is the --json form: {"classes": {...}, "plates": {...}} (the keys that apply).
@@ -35,6 +36,7 @@ func cmdEval(ctx context.Context, args []string) error {
 	jsonOut := fs.Bool("json", false, `print one JSON object: {"classes": {...}, "plates": {...}}`)
 	set := fs.String("set", "", "YOLO-format set: data.yaml (class names) with images/ and labels/")
 	plates := fs.String("plates", "", "plate set: images each with a .txt beside it (file x y w h TEXT)")
+	misses := fs.Bool("misses", false, "list on stderr every plate not read exactly: file, label, read")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: offencecam eval [--json] [--set DIR] [--plates DIR] [DIR]")
 		fs.PrintDefaults()
@@ -60,7 +62,7 @@ func cmdEval(ctx context.Context, args []string) error {
 		return err
 	}
 	defer g.Close()
-	rep, err := runEval(ctx, g, *set, *plates, os.Stderr)
+	rep, err := runEval(ctx, g, *set, *plates, *misses, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -71,7 +73,7 @@ func cmdEval(ctx context.Context, args []string) error {
 	return nil
 }
 
-func runEval(ctx context.Context, g *detector.Graph, set, plates string, stderr io.Writer) (evalReport, error) {
+func runEval(ctx context.Context, g *detector.Graph, set, plates string, misses bool, stderr io.Writer) (evalReport, error) {
 	var rep evalReport
 	if set != "" {
 		se, err := g.EvalSet(ctx, set, newProgress().update)
@@ -92,8 +94,15 @@ func runEval(ctx context.Context, g *detector.Graph, set, plates string, stderr 
 			return rep, err
 		}
 		for _, r := range pe.Reads {
-			if r.Err != nil {
+			switch {
+			case r.Err != nil:
 				fmt.Fprintf(stderr, "offencecam eval: %s: %s: %v\n", r.File, reason(r.Err), r.Err)
+			case misses && platetext.Normalize(r.Ref) != platetext.Normalize(r.Hyp):
+				hyp := r.Hyp
+				if hyp == "" {
+					hyp = "(no read)"
+				}
+				fmt.Fprintf(stderr, "offencecam eval: miss: %s: label %s, read %s\n", r.File, r.Ref, hyp)
 			}
 		}
 		m := pe.PlateMetrics
