@@ -244,7 +244,7 @@ func (s *Service) handleDetection(ctx context.Context, m jetstream.Msg) {
 	}
 	switch {
 	case err != nil:
-		s.log.Warn("case creation failed", "passage", d.PassageID, "err", err)
+		s.log.Warn("case creation or late view failed", "passage", d.PassageID, "err", err)
 		if lastDelivery(m) {
 			s.dlq(ctx, m, err.Error())
 			return

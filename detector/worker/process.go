@@ -508,8 +508,6 @@ func (w *Worker) backoff(delivered uint64) time.Duration {
 	return backoff.Delay(int(min(delivered, 64)), w.cfg.RetryInitial, w.cfg.RetryMax)
 }
 
-// evidencePrefix is <yyyy>/<mm>/<dd>/<passage> by capture date (UTC), deterministic across
-// redeliveries so that a repeated copy lands on the same keys.
 // lateViewID names a group of late views by their frame ids.
 func lateViewID(hs []*held) string {
 	ids := make([]string, 0, len(hs))
@@ -521,6 +519,8 @@ func lateViewID(hs []*held) string {
 	return hex.EncodeToString(sum[:8])
 }
 
+// evidencePrefix is <yyyy>/<mm>/<dd>/<passage> by capture date (UTC), deterministic across
+// redeliveries so that a repeated copy lands on the same keys.
 func evidencePrefix(p *passage) string {
 	var at time.Time
 	for _, h := range p.items {
