@@ -99,6 +99,7 @@ func openRuntime(ctx context.Context, cfg config.Config, role string, mode natsM
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
 	url := cfg.NATS.URL
+	joined := false
 	if url == "" {
 		if mode == natsExternal {
 			return nil, fmt.Errorf("nats.url: required for `offencecam %s` (the embedded server runs only in `serve`)", role)
@@ -106,7 +107,7 @@ func openRuntime(ctx context.Context, cfg config.Config, role string, mode natsM
 		dir := filepath.Join(cfg.Data, "nats")
 		if u, pid, ok := natsx.Running(dir); ok && mode == natsJoin {
 			log.Info("joining the embedded NATS of the running serve", "url", u, "pid", pid)
-			url = u
+			url, joined = u, true
 		} else {
 			rt.emb, err = natsx.StartEmbedded(natsx.EmbeddedConfig{Dir: dir, Listen: cfg.NATS.EmbeddedListen})
 			if errors.Is(err, natsx.ErrInUse) {
@@ -128,8 +129,12 @@ func openRuntime(ctx context.Context, cfg config.Config, role string, mode natsM
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	if err := natsx.Provision(cctx, rt.js, cfg.NATSLimits()); err != nil {
-		return nil, err
+	// A command joining a running serve leaves the wire as serve provisioned it: its own
+	// configuration file may not carry serve's limits.
+	if !joined {
+		if err := natsx.Provision(cctx, rt.js, cfg.NATSLimits()); err != nil {
+			return nil, err
+		}
 	}
 	rt.health.Add("nats", func(context.Context) error { return natsx.Ready(rt.nc) })
 
