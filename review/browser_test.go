@@ -91,11 +91,25 @@ func browserLogin(t *testing.T, ctx context.Context, base, user string) {
 	)
 }
 
+// text reads the element's text, retrying while the page replaces its DOM between the
+// lookup and the read (chromedp reports a node id that no longer exists then).
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	require.NoError(t, err, "text of %s", sel)
-	return strings.TrimSpace(s)
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		cctx, cancel := context.WithDeadline(ctx, deadline)
+		s, err := chromedp.Run(cctx, chromedp.Text(chromedp.CSS(sel)))
+		cancel()
+		if err == nil {
+			return strings.TrimSpace(s)
+		}
+		if time.Now().After(deadline) || !strings.Contains(err.Error(), "No node with given id") {
+			require.NoError(t, err, "text of %s", sel)
+		}
+		<-tick.C
+	}
 }
 
 // TestBrowserTwoStageReview drives the real UI in headless Chromium: reviewer A corrects the
