@@ -71,8 +71,8 @@ func (s *Service) PurgeExpired(ctx context.Context) (int, error) {
 }
 
 // deleteEvidence deletes the case's evidence objects, and every other object in their
-// passage folders (the worker keeps a passage's evidence under one prefix, and a view that
-// arrived after its passage was published leaves evidence there that no case names).
+// passage folders (the worker keeps a passage's evidence under <date>/<passage token>/, and
+// a view that arrived after its case was decided leaves evidence there that no case names).
 func (s *Service) deleteEvidence(ctx context.Context, c *cases.Case) (int, error) {
 	n := 0
 	dirs := map[string]bool{}
@@ -86,7 +86,9 @@ func (s *Service) deleteEvidence(ctx context.Context, c *cases.Case) (int, error
 			return n, fmt.Errorf("case %q: delete evidence %s: %w", c.ID, e.Key, err)
 		}
 		n++
-		if d := path.Dir(e.Key); d != "." && d != "/" {
+		// Only a folder named for this passage, as the worker writes them
+		// (<date>/<passage token>/…): never a shared one that holds other cases' evidence.
+		if d := path.Dir(e.Key); path.Base(d) == c.ID {
 			dirs[d] = true
 		}
 	}

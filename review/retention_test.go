@@ -62,7 +62,11 @@ func TestRetentionDeletesRejectedEvidenceAfterItsPeriodOnly(t *testing.T) {
 	_, err := h.store.Put(h.ctx, pipeline.BucketFrames, "ret-a.jpg", bytes.NewReader(frame), int64(len(frame)), objstoreOpts())
 	require.NoError(t, err)
 	foreign := pipeline.Evidence{Kind: pipeline.EvidenceDriverCrop, Bucket: pipeline.BucketFrames, Key: "ret-a.jpg"}
-	a := h.publishDetection("ret-a", clk.Now(), foreign)
+	// A detector that wrote a's crop into a folder shared with other passages: the crop
+	// goes, the folder's other objects stay.
+	sharedCrop := h.putEvidence("day/ret-a-crop.jpg", pipeline.EvidencePlateCrop, frame)
+	other := h.putEvidence("day/other-passage.jpg", pipeline.EvidenceOriginal, frame)
+	a := h.publishDetection("ret-a", clk.Now(), foreign, sharedCrop)
 	b := h.publishDetection("ret-b", clk.Now())
 	// Evidence of a view that came after a's passage was published: under a's folder, named by
 	// no case. A folder whose name merely starts like a's is another passage's.
@@ -86,7 +90,9 @@ func TestRetentionDeletesRejectedEvidenceAfterItsPeriodOnly(t *testing.T) {
 	n, err := h.svc.PurgeExpired(h.ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
-	assert.Equal(t, []bool{false, false, false, true}, h.evidenceKept(a), "a's three evidence copies deleted, the frames-bucket object kept")
+	assert.Equal(t, []bool{false, false, false, true, false}, h.evidenceKept(a), "a's evidence copies deleted, the frames-bucket object kept")
+	_, err = h.store.Stat(h.ctx, other.Bucket, other.Key)
+	assert.NoError(t, err, "a shared folder's other objects are not a's")
 	_, err = h.store.Stat(h.ctx, pipeline.BucketEvidence, "ret-a/original-rear-late.jpg")
 	assert.ErrorIs(t, err, objstore.ErrNotFound, "the late view's orphan evidence goes with its passage")
 	_, err = h.store.Stat(h.ctx, sibling.Bucket, sibling.Key)
@@ -120,7 +126,7 @@ func TestRetentionDeletesRejectedEvidenceAfterItsPeriodOnly(t *testing.T) {
 	}
 	require.Len(t, purges, 1)
 	assert.Equal(t, cases.ActorRetention, purges[0].Actor)
-	assert.Equal(t, "4", purges[0].Details["objects"], "three named, one orphan")
+	assert.Equal(t, "5", purges[0].Details["objects"], "four named, one orphan in a's own folder")
 	assert.Empty(t, purges[0].PlateBefore+purges[0].PlateAfter)
 	assert.Equal(t, 1.0, h.metric("offencecam_review_evidence_purged_total,state=rejected"))
 
