@@ -41,6 +41,8 @@
 // Views with a passage id share PassageID <site>-<passage> (the camera's site, or the camera
 // when it has none). Without one, frames of one camera within ingest.passage_window of each
 // other, each with a view the pass does not have yet, share a passage.
+// The open groups of each camera are kept in the `seen` KV, so that every ingest instance,
+// and an instance after a restart, gives the views of one pass one passage.
 //
 // # Backpressure and failures
 //

@@ -86,11 +86,12 @@ func New(deps Deps, cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, nc: deps.NC, js: js, store: deps.Store, log: log.With("stage", "ingest"),
-		dataDir: deps.DataDir, metrics: m, passages: newPassages(cfg.PassageWindow),
+		dataDir: deps.DataDir, metrics: m,
 		recent: newRecentSet(200_000), locks: idLocks{busy: map[string]chan struct{}{}},
 		health: health{failed: map[string]error{}}, slots: make(chan struct{}, cfg.Workers),
 		queue: make(chan ObjectRef, cfg.Workers), zones: map[string]*time.Location{}, now: time.Now,
 	}
+	s.passages = newPassages(cfg.PassageWindow, kvGroups{kv: s.seenKV})
 	for _, t := range cfg.KeyTemplates {
 		kt, _ := compileTemplate(t) // Validate compiled them already
 		s.templates = append(s.templates, kt)
@@ -401,7 +402,9 @@ func (s *Service) process(ctx context.Context, r ObjectRef) (Outcome, error) {
 	}
 
 	f.Format, f.Width, f.Height, f.Source = img.Format, img.Width, img.Height, r.Source
-	f.PassageID = s.passages.assign(f.Camera, f.Site, f.PassageID, f.View, f.CapturedAt, f.ID)
+	if f.PassageID, err = s.passages.assign(ctx, f.Camera, f.Site, f.PassageID, f.View, f.CapturedAt, f.ID); err != nil {
+		return 0, err
+	}
 	f.ReceivedAt = s.now().UTC()
 	// From here the work is nearly done: a stop lets it finish for a moment rather than
 	// leave a published frame unmarked (harmless, the stream's window dedups it, but noisy).

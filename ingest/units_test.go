@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -260,39 +261,52 @@ func TestValidateImageReadFailureIsNotARejection(t *testing.T) {
 }
 
 func TestPassagesLinkViews(t *testing.T) {
-	p := newPassages(2 * time.Second)
+	mem := newMemGroups()
+	p := newPassages(2*time.Second, mem)
+	ctx := context.Background()
+	assign := func(camera, site, passage, view string, at time.Time, frameID string) string {
+		t.Helper()
+		id, err := p.assign(ctx, camera, site, passage, view, at, frameID)
+		require.NoError(t, err)
+		return id
+	}
 	t0 := time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 	n := 0
 	fid := func() string { n++; return fmt.Sprintf("frames/cam/%d.jpg/etag%d", n, n) }
-	front := p.assign("cam1", "s1", "", pipeline.ViewFront, t0, fid())
-	rear := p.assign("cam1", "s1", "", pipeline.ViewRear, t0.Add(800*time.Millisecond), fid())
-	over := p.assign("cam1", "s1", "", pipeline.ViewOverhead, t0.Add(-500*time.Millisecond), fid())
+	front := assign("cam1", "s1", "", pipeline.ViewFront, t0, fid())
+	rear := assign("cam1", "s1", "", pipeline.ViewRear, t0.Add(800*time.Millisecond), fid())
+	over := assign("cam1", "s1", "", pipeline.ViewOverhead, t0.Add(-500*time.Millisecond), fid())
 	assert.Equal(t, front, rear, "views of one pass within the window share a passage")
 	assert.Equal(t, front, over, "an earlier view processed late still joins")
-	next := p.assign("cam1", "s1", "", pipeline.ViewFront, t0.Add(time.Second), fid())
+	next := assign("cam1", "s1", "", pipeline.ViewFront, t0.Add(time.Second), fid())
 	assert.NotEqual(t, front, next, "a second front view is the next vehicle")
-	later := p.assign("cam1", "s1", "", pipeline.ViewRear, t0.Add(10*time.Second), fid())
+	later := assign("cam1", "s1", "", pipeline.ViewRear, t0.Add(10*time.Second), fid())
 	assert.NotEqual(t, front, later)
-	other := p.assign("cam2", "s1", "", pipeline.ViewRear, t0, fid())
+	other := assign("cam2", "s1", "", pipeline.ViewRear, t0, fid())
 	assert.NotEqual(t, front, other, "another camera without passage ids is another pass")
 
-	a := p.assign("cam1", "s1", "P 7", pipeline.ViewFront, t0, fid())
-	b := p.assign("cam2", "s1", "P 7", pipeline.ViewRear, t0.Add(time.Hour), fid())
-	c := p.assign("cam3", "s2", "P 7", pipeline.ViewRear, t0, fid())
+	a := assign("cam1", "s1", "P 7", pipeline.ViewFront, t0, fid())
+	b := assign("cam2", "s1", "P 7", pipeline.ViewRear, t0.Add(time.Hour), fid())
+	c := assign("cam3", "s2", "P 7", pipeline.ViewRear, t0, fid())
 	assert.Equal(t, a, b, "an explicit passage id links views across cameras of a site")
 	assert.NotEqual(t, a, c, "passage ids are scoped by site")
 	assert.False(t, strings.ContainsAny(a, " .*>"), "passage ids are safe as subject tokens: %q", a)
 
 	for i := range 500 {
-		p.assign("cam9", "", "", pipeline.ViewFront, t0.Add(time.Duration(i)*time.Minute), fid())
+		assign("cam9", "", "", pipeline.ViewFront, t0.Add(time.Duration(i)*time.Minute), fid())
 	}
-	assert.LessOrEqual(t, len(p.byCam["cam9"]), maxGroupsPerCamera)
+	assert.LessOrEqual(t, len(mem.byCam["cam9"]), maxGroupsPerCamera)
 
 	// Two passes of one camera with the same capture stamp (a second-resolution clock) and
 	// the same view are two passages, never one id: DETECTIONS keeps one Detection per id.
-	x := p.assign("cam5", "", "", pipeline.ViewFront, t0, fid())
-	y := p.assign("cam5", "", "", pipeline.ViewFront, t0, fid())
+	x := assign("cam5", "", "", pipeline.ViewFront, t0, fid())
+	y := assign("cam5", "", "", pipeline.ViewFront, t0, fid())
 	assert.NotEqual(t, x, y)
+	// A frame placed again (processed twice after a crash) gets its passage again.
+	again := "frames/cam/again.jpg/etag"
+	first := assign("cam6", "", "", pipeline.ViewFront, t0, again)
+	assign("cam6", "", "", pipeline.ViewFront, t0.Add(time.Second), fid())
+	assert.Equal(t, first, assign("cam6", "", "", pipeline.ViewFront, t0, again))
 }
 
 func TestBackoffIsCappedWithJitter(t *testing.T) {
