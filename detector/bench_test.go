@@ -34,23 +34,7 @@ func frameOf(b testing.TB, w, h int) []byte {
 
 // frame1080 is a real roadside photo resized to 1920×1080 and JPEG-encoded (the shared sets
 // hold no full-HD frame).
-func frame1080(b testing.TB) []byte {
-	b.Helper()
-	src := readFile(b, testenv.SharedPath(b, "data", "plates", "wts-lg-000013.jpg"))
-	m, _, err := imgproc.Decode(src, imgproc.DecodeOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	d := gocv.NewMat()
-	defer d.Close()
-	gocv.Resize(m, &d, image.Pt(1920, 1080), 0, 0, gocv.InterpolationCubic)
-	out, err := imgproc.EncodeJPEG(d, 92)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return out
-}
+func frame1080(b testing.TB) []byte { return frameOf(b, 1920, 1080) }
 
 // benchAnalyze runs full analyses and reports the overhead ratio: pipeline time over the raw
 // model Run time of the same analyses.

@@ -13,10 +13,8 @@ import (
 	"time"
 
 	"github.com/crossborder/offencecam/detector"
-	"github.com/crossborder/offencecam/ingest"
 	"github.com/crossborder/offencecam/internal/testenv"
 	"github.com/crossborder/offencecam/pipeline"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -55,20 +53,7 @@ func TestIngestToDetectEndToEnd(t *testing.T) {
 
 	e := newEnv(t, true)
 	data := t.TempDir()
-	icfg := ingest.DefaultConfig()
-	icfg.EventSubject = ""
-	icfg.ListInterval = 0
-	icfg.Inbox.PollInterval = 50 * time.Millisecond
-	icfg.Inbox.Settle = 200 * time.Millisecond
-	for i := range files {
-		icfg.Cameras[fmt.Sprintf("e2e%02d", i)] = ingest.Camera{Site: "e2e", Country: "BE", DriverSide: "left", DefaultView: pipeline.ViewFront}
-	}
-	svc, err := ingest.New(ingest.Deps{NC: e.ns.NC, JS: e.ns.JS, Store: e.store, Registry: prometheus.NewRegistry(), DataDir: data}, icfg)
-	require.NoError(t, err)
-	ictx, cancel := context.WithCancel(context.Background())
-	idone := make(chan error, 1)
-	go func() { idone <- svc.Run(ictx) }()
-	t.Cleanup(func() { cancel(); <-idone })
+	startIngest(t, e, data, len(files))
 
 	cfg := testConfig()
 	cfg.DefaultExpectedViews = 1
@@ -76,7 +61,6 @@ func TestIngestToDetectEndToEnd(t *testing.T) {
 	r := e.start(t, cfg, func() (detector.Analyzer, error) { return hashAnalyzer{calls: &calls}, nil })
 
 	inbox := filepath.Join(data, "inbox")
-	waitFor(t, 10*time.Second, "inbox created", func() bool { _, err := os.Stat(inbox); return err == nil })
 	wantFlagged := 0
 	stage := t.TempDir()
 	for i, name := range files {
