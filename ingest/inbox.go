@@ -210,7 +210,7 @@ func (s *Service) ingestFile(ctx context.Context, path, camera string) error {
 	name := filepath.Base(path)
 	key := inboxKey(camera, name, sum, mtime)
 	md := map[string]string{"camera": strings.ToValidUTF8(camera, "_"), "source": pipeline.SourceInbox,
-		"file-name": strings.ToValidUTF8(name, "_")}
+		"file-name": strings.ToValidUTF8(name, "_"), metaFileTime: mtime.UTC().Format(time.RFC3339Nano)}
 	sidecarPath := ""
 	if ext := s.cfg.SidecarExt; ext != "" {
 		sp := strings.TrimSuffix(path, filepath.Ext(path)) + ext

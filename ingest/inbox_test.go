@@ -81,6 +81,7 @@ func TestDropFolderIngestsCompleteFilesOnly(t *testing.T) {
 	assert.Zero(t, counter(svc.metrics.rejected), "no partial file was read")
 	for _, f := range frames {
 		assert.Equal(t, pipeline.SourceInbox, f.Source)
+		assert.JSONEq(t, `"file_time"`, string(f.Extra["captured_at_source"]), "a dropped file's capture time is its modification time")
 		info, err := st.Stat(context.Background(), f.Bucket, f.Key)
 		require.NoError(t, err, "the frame's object is in the store")
 		name := info.Metadata["file-name"]

@@ -9,6 +9,9 @@ import (
 	"time"
 )
 
+// metaFileTime is the user-metadata key under which the inbox stores a dropped file's mtime.
+const metaFileTime = "file-time"
+
 // fields is frame metadata as text, from one source.
 type fields struct {
 	Camera     string
@@ -18,6 +21,9 @@ type fields struct {
 	Direction  string
 	View       string
 	Passage    string
+	// FileTime is a dropped file's modification time, set by the inbox: the best capture
+	// time a frame without metadata has (its upload happens a settle period later).
+	FileTime string
 }
 
 // Capture-time provenance, kept in the Frame as "captured_at_source" (an extra field) so a
@@ -26,6 +32,7 @@ const (
 	FromMetadata = "metadata"
 	FromSidecar  = "sidecar"
 	FromKey      = "key"
+	FromFile     = "file_time"
 	FromUpload   = "upload_time"
 )
 
@@ -61,6 +68,8 @@ func mergeFields(user, sidecar, key fields) merged {
 		m.CapturedAt, m.CapturedFrom = strings.TrimSpace(sidecar.CapturedAt), FromSidecar
 	case key.CapturedAt != "":
 		m.CapturedAt, m.CapturedFrom = key.CapturedAt, FromKey
+	case strings.TrimSpace(user.FileTime) != "":
+		m.CapturedAt, m.CapturedFrom = strings.TrimSpace(user.FileTime), FromFile
 	}
 	return m
 }
@@ -85,6 +94,8 @@ func fromUserMetadata(md map[string]string) fields {
 			f.View = v
 		case "passage", "passage-id":
 			f.Passage = v
+		case metaFileTime:
+			f.FileTime = v
 		}
 	}
 	return f

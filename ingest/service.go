@@ -29,6 +29,9 @@ type Deps struct {
 	Registry prometheus.Registerer // optional: a private registry when nil
 	Log      *slog.Logger          // optional: slog.Default() when nil
 	DataDir  string                // base of a relative inbox.dir
+	// Now is the clock for received times, settle periods and quarantine stamps; time.Now
+	// when nil. Tests set it to another day to prove nothing depends on the day they run.
+	Now func() time.Time
 }
 
 // Service is a running ingest stage.
@@ -89,7 +92,10 @@ func New(deps Deps, cfg Config) (*Service, error) {
 		dataDir: deps.DataDir, metrics: m,
 		recent: newRecentSet(200_000), locks: idLocks{busy: map[string]chan struct{}{}},
 		health: health{failed: map[string]error{}}, slots: make(chan struct{}, cfg.Workers),
-		queue: make(chan ObjectRef, cfg.Workers), zones: map[string]*time.Location{}, now: time.Now,
+		queue: make(chan ObjectRef, cfg.Workers), zones: map[string]*time.Location{}, now: deps.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	s.passages = newPassages(cfg.PassageWindow, kvGroups{kv: s.seenKV})
 	for _, t := range cfg.KeyTemplates {

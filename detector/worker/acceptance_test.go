@@ -102,8 +102,8 @@ func sortedNames(m map[string][]byte) []string {
 }
 
 // startIngest runs the ingest stage with its drop folder under data, one registered camera
-// per file so that every file is its own passage.
-func startIngest(t testing.TB, e *env, data string, cameras int) {
+// per file so that every file is its own passage. now is ingest's clock (time.Now when nil).
+func startIngest(t testing.TB, e *env, data string, cameras int, now func() time.Time) {
 	t.Helper()
 	icfg := ingest.DefaultConfig()
 	icfg.EventSubject = ""
@@ -113,7 +113,7 @@ func startIngest(t testing.TB, e *env, data string, cameras int) {
 	for i := range cameras {
 		icfg.Cameras[fmt.Sprintf("e2e%02d", i)] = ingest.Camera{Site: "e2e", Country: "BE", DriverSide: "left", DefaultView: pipeline.ViewFront}
 	}
-	svc, err := ingest.New(ingest.Deps{NC: e.ns.NC, JS: e.ns.JS, Store: e.store, Registry: prometheus.NewRegistry(), DataDir: data}, icfg)
+	svc, err := ingest.New(ingest.Deps{NC: e.ns.NC, JS: e.ns.JS, Store: e.store, Registry: prometheus.NewRegistry(), DataDir: data, Now: now}, icfg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -164,7 +164,7 @@ func TestRealModelsIngestToDetect(t *testing.T) {
 
 	e := newEnv(t, true)
 	data := t.TempDir()
-	startIngest(t, e, data, len(names))
+	startIngest(t, e, data, len(names), nil)
 	cfg := testConfig()
 	cfg.DefaultExpectedViews = 1
 	cfg.AckWait = 30 * time.Second
@@ -212,7 +212,7 @@ func TestRealModelsCorruptFramesGoToDLQ(t *testing.T) {
 
 	e := newEnv(t, true)
 	data := t.TempDir()
-	startIngest(t, e, data, 2)
+	startIngest(t, e, data, 2, nil)
 	drop(t, data, 0, names[0], imgs[names[0]])
 	waitFor(t, 30*time.Second, "ingested", func() bool { return e.streamCount(t, pipeline.StreamFrames) == 1 })
 	f := e.streamMsgs(t, pipeline.StreamFrames)[0]

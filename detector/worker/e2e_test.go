@@ -51,9 +51,19 @@ func TestIngestToDetectEndToEnd(t *testing.T) {
 	require.GreaterOrEqual(t, len(files), 12)
 	files = files[:12]
 
+	// Ingest's clock and the dropped files' times are moved to 23:30 UTC of a day 40 days
+	// back, when Brussels is already on the next day: the evidence must be filed under that
+	// UTC day, so a date written into the test, or one taken from the machine's clock or
+	// zone, fails here.
+	day := time.Now().UTC().AddDate(0, 0, -40)
+	fileTime := time.Date(day.Year(), day.Month(), day.Day(), 23, 30, 0, 0, time.UTC)
+	shift := time.Until(fileTime)
+	now := func() time.Time { return time.Now().Add(shift) }
+	wantDay := fileTime.Format("2006/01/02")
+
 	e := newEnv(t, true)
 	data := t.TempDir()
-	startIngest(t, e, data, len(files))
+	startIngest(t, e, data, len(files), now)
 
 	cfg := testConfig()
 	cfg.DefaultExpectedViews = 1
@@ -75,6 +85,7 @@ func TestIngestToDetectEndToEnd(t *testing.T) {
 		require.NoError(t, os.MkdirAll(cam, 0o750))
 		p := filepath.Join(stage, name)
 		require.NoError(t, os.WriteFile(p, b, 0o640))
+		require.NoError(t, os.Chtimes(p, fileTime, fileTime))
 		require.NoError(t, os.Rename(p, filepath.Join(cam, name)))
 	}
 
@@ -87,6 +98,8 @@ func TestIngestToDetectEndToEnd(t *testing.T) {
 	for _, ds := range dets {
 		require.Len(t, ds, 1)
 		e.checkEvidence(t, ds[0])
+		assert.Equal(t, fileTime, ds[0].CapturedAt.UTC(), "the capture time of a dropped file is its modification time")
+		assert.True(t, strings.HasPrefix(ds[0].Evidence[0].Key, wantDay+"/"), ds[0].Evidence[0].Key)
 		assert.True(t, strings.HasPrefix(ds[0].Camera, "e2e"), ds[0].Camera)
 	}
 	assert.EqualValues(t, len(files), calls.Load(), "each frame analysed once")

@@ -340,7 +340,8 @@ func (e *env) checkEvidence(t testing.TB, d pipeline.Detection) {
 		require.Equal(t, d.PassageID, info.Metadata["passage-id"])
 		require.Equal(t, ev.Kind, info.Metadata["kind"])
 		require.Equal(t, int64(len(b)), ev.Size)
-		require.True(t, strings.HasPrefix(ev.Key, "2026/11/27/"), ev.Key)
+		// Evidence is filed under the passage's capture day (UTC), whatever day the test runs.
+		require.True(t, strings.HasPrefix(ev.Key, d.CapturedAt.UTC().Format("2006/01/02")+"/"), "%s (captured %s)", ev.Key, d.CapturedAt)
 	}
 	require.Equal(t, len(d.Frames), kinds[pipeline.EvidenceOriginal], "one original per frame")
 	require.Equal(t, 1, kinds[pipeline.EvidenceAnnotated])
