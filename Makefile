@@ -12,7 +12,7 @@ IMAGE     ?= offencecam:latest
 
 export CGO_ENABLED := 1
 
-.PHONY: all build run models test-models tools test vet unit fuzz bench docker clean
+.PHONY: all build run models test-models tools test vet unit fuzz bench docker clean train
 
 all: build
 
@@ -48,6 +48,19 @@ unit:
 # Every Fuzz target runs for FUZZTIME: bounded, so CI time stays predictable.
 fuzz:
 	OFFENCECAM_MODELS_CACHE=$(abspath $(MODELS)) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
+
+# Trains the occupant classifier from ../shared/data/roadside-train (5-fold cross-validated,
+# then on every image), exports ONNX and ships it into models/ (weights, manifest, model card).
+# Debian's python3-torch on the CPU: about 10 minutes on 2 cores (analyze: 2 more).
+PYTHON ?= /usr/bin/python3
+# First the detector's own driver crop of every frame (`analyze --json`): the model trains on
+# those too and is cross-validated on them, as it is used in service.
+TRAIN_DATA ?= $(or $(OFFENCECAM_SHARED),../shared)/data/roadside-train
+train: build models
+	mkdir -p $(DATA)/training/occupant
+	$(BIN) analyze --json --cache $(MODELS) $(TRAIN_DATA)/images > $(DATA)/training/occupant/detections.jsonl
+	OFFENCECAM_MODELS_CACHE=$(abspath $(MODELS)) $(PYTHON) training/occupant/train.py --data $(TRAIN_DATA) \
+		--detections $(DATA)/training/occupant/detections.jsonl --out $(DATA)/training/occupant --ship models
 
 bench: build models
 	OFFENCECAM_MODELS_CACHE=$(abspath $(MODELS)) bash scripts/bench.sh

@@ -24,6 +24,7 @@ const (
 	StageScene       = "scene"
 	StagePhone       = "phone"
 	StageSeatbelt    = "seatbelt"
+	StageOccupant    = "occupant"
 	StagePlateDetect = "plate_detect"
 	StagePlateOCR    = "plate_ocr"
 	StageFace        = "face"
@@ -48,8 +49,23 @@ type ViewDetail struct {
 	Phones      []Scored
 	Windshields []Scored
 	Seatbelts   []Scored // label "seatbelt" or "no_seatbelt"
-	Plates      []pipeline.Plate
-	Faces       []Scored
+	// Occupants are the occupant classifier's scores, driver then passenger of each examined
+	// vehicle, largest vehicle first.
+	Occupants []OccupantScores
+	Plates    []pipeline.Plate
+	Faces     []Scored
+}
+
+// OccupantScores are a classifier's outputs for one seat: joint probabilities (phone held and
+// the hands visible; belt not worn and the chest visible) and the visibilities.
+type OccupantScores struct {
+	Seat            string       `json:"seat"` // "driver" or "passenger"
+	Vehicle         int          `json:"vehicle"`
+	Box             pipeline.Box `json:"box"`
+	Phone           float64      `json:"phone"`
+	PhoneVisible    float64      `json:"phone_visible"`
+	NoSeatbelt      float64      `json:"no_seatbelt"`
+	SeatbeltVisible float64      `json:"seatbelt_visible"`
 }
 
 // AnalyzeOptions adjust one analysis.
@@ -90,6 +106,7 @@ type vehicle struct {
 	out        pipeline.Vehicle
 	plateQuad  [4]imgproc.Point
 	hasPlate   bool
+	shadow     *shadowFindings // detector.shadow's candidates on the same seats; nil without
 }
 
 func (v *view) close() {
@@ -113,7 +130,7 @@ func (g *Graph) AnalyzeDetailed(ctx context.Context, views []View, opt AnalyzeOp
 	}
 	start := time.Now()
 	tm := timer{}
-	for _, k := range []string{StageDecode, StageScene, StagePhone, StageSeatbelt, StagePlateDetect, StagePlateOCR, StageFace, StageRender} {
+	for _, k := range []string{StageDecode, StageScene, StagePhone, StageSeatbelt, StageOccupant, StagePlateDetect, StagePlateOCR, StageFace, StageRender} {
 		tm[k] = 0
 	}
 	vs := make([]*view, 0, len(views))
@@ -132,6 +149,7 @@ func (g *Graph) AnalyzeDetailed(ctx context.Context, views []View, opt AnalyzeOp
 		}
 	}
 	det := g.assemble(views, vs)
+	g.assembleShadow(&det, vs) // after assemble: never an offence, never Flagged
 	flagged := det.Flagged
 	if !opt.NoRender && (flagged || opt.Render) {
 		res.Artifacts, err = g.render(ctx, vs, &det, tm, opt.Render)
@@ -211,7 +229,7 @@ func (g *Graph) analyzeView(ctx context.Context, idx int, in View, tm timer) (*v
 	t0 = time.Now()
 	thr := g.cfg.Thresholds.Scene
 	if g.phone == nil {
-		thr = min(thr, g.cfg.Thresholds.Phone)
+		thr = min(thr, g.phoneThr)
 	}
 	toFrame := func(t imgproc.Transform) imgproc.Transform { return t.WithFrame(info.Width, info.Height) }
 	dets, err := g.scene.detect(ctx, small, thr, g.cfg.Thresholds.NMS, toFrame)
@@ -229,7 +247,7 @@ func (g *Graph) analyzeView(ctx context.Context, idx int, in View, tm timer) (*v
 				v.detail.Vehicles = append(v.detail.Vehicles, scored(d, "vehicle"))
 			}
 		case models.RolePhone:
-			if g.phone == nil && d.Score >= g.cfg.Thresholds.Phone {
+			if g.phone == nil && d.Score >= g.phoneThr {
 				phones = append(phones, d)
 			}
 		case models.RoleWindshield:
@@ -238,9 +256,9 @@ func (g *Graph) analyzeView(ctx context.Context, idx int, in View, tm timer) (*v
 			}
 		}
 	}
-	if g.phone != nil {
+	if g.phone != nil && isDetector(g.phone) {
 		t0 = time.Now()
-		pd, err := g.phone.detect(ctx, small, g.cfg.Thresholds.Phone, g.cfg.Thresholds.NMS, toFrame)
+		pd, err := g.phone.detect(ctx, small, g.phoneThr, g.cfg.Thresholds.NMS, toFrame)
 		tm.since(StagePhone, t0)
 		if err != nil {
 			return v, err
@@ -278,7 +296,7 @@ func (g *Graph) analyzeView(ctx context.Context, idx int, in View, tm timer) (*v
 		v.vehicles = append(v.vehicles, vehicle{det: fdet{Box: imgproc.Box{X2: float64(info.Width), Y2: float64(info.Height)}, Class: -1}})
 	}
 	for i := range v.vehicles {
-		if err := g.analyzeVehicle(ctx, v, &v.vehicles[i], i == 0, phones, windshields, tm); err != nil {
+		if err := g.analyzeVehicle(ctx, v, &v.vehicles[i], i, phones, windshields, tm); err != nil {
 			return v, err
 		}
 	}
@@ -288,7 +306,8 @@ func (g *Graph) analyzeView(ctx context.Context, idx int, in View, tm timer) (*v
 	return v, nil
 }
 
-func (g *Graph) analyzeVehicle(ctx context.Context, v *view, veh *vehicle, main bool, phones, windshields []fdet, tm timer) error {
+func (g *Graph) analyzeVehicle(ctx context.Context, v *view, veh *vehicle, idx int, phones, windshields []fdet, tm timer) error {
+	main := idx == 0
 	b := veh.det.Box
 	W, H := v.info.Width, v.info.Height
 	if veh.det.Class < 0 {
@@ -328,15 +347,67 @@ func (g *Graph) analyzeVehicle(ctx context.Context, v *view, veh *vehicle, main 
 	if v.driver == "right" {
 		veh.driver, veh.passenger = right, left
 	}
+	if g.occupant != nil {
+		// The seats as the occupant model was trained to see them.
+		veh.driver = seatBox(ws, g.occupant.crop, v.driver == "right").Clamp(W, H)
+		veh.passenger = seatBox(ws, g.occupant.crop, v.driver != "right").Clamp(W, H)
+	}
 	veh.out = pipeline.Vehicle{
 		Class: g.scene.className(veh.det.Class), Score: round3(veh.det.Score), Box: pbox(b), View: v.name,
 		Windshield: ptr(pbox(ws)), Driver: ptr(pbox(veh.driver)), Passenger: ptr(pbox(veh.passenger)),
 		Phone:    pipeline.Finding{State: pipeline.PhoneNone, View: v.name},
 		Seatbelt: pipeline.Finding{State: pipeline.StateUnknown, View: v.name},
 	}
+	if g.classifies(g.phone) {
+		// A seat the classifier cannot judge (outside the frame, too small) stays unknown.
+		veh.out.Phone.State = pipeline.StateUnknown
+	}
 
-	// Phone: a phone detection in or near the driver region. Phones are a few pixels in the
-	// whole frame, so the phone model looks again at the full-resolution windshield.
+	if g.occupant != nil {
+		t0 := time.Now()
+		if err := g.occupantStage(ctx, v, veh, idx, tm); err != nil {
+			return err
+		}
+		tm.since(StageOccupant, t0)
+	}
+	if g.shadow != nil {
+		if err := g.shadowStage(ctx, v, veh, tm); err != nil {
+			return err
+		}
+	}
+	if err := g.phoneDetections(ctx, v, veh, phones, tm); err != nil {
+		return err
+	}
+
+	// Seatbelt.
+	if g.seatbelt != nil && !g.classifies(g.seatbelt) {
+		t0 := time.Now()
+		if err := g.seatbeltStage(ctx, v, veh, tm); err != nil {
+			return err
+		}
+		tm.since(StageSeatbelt, t0)
+	}
+
+	// Plate: text detection is the costliest stage, so it runs for the vehicle the camera
+	// is aimed at (the largest) and for any other vehicle only when it shows an offence.
+	if g.plateDet != nil && g.plateRead != nil && (main || g.offending(veh.out)) {
+		if err := g.plateStage(ctx, v, veh, tm); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// phoneDetections judges the driver's phone from detector boxes (the scene model's phone
+// class or a phone detector): a phone in or near the driver region. Phones are a few pixels
+// in the whole frame, so the phone model can look again at the full-resolution windshield.
+// With an occupant classifier for the phone role it does nothing.
+func (g *Graph) phoneDetections(ctx context.Context, v *view, veh *vehicle, phones []fdet, tm timer) error {
+	if g.phone != nil && !isDetector(g.phone) {
+		return nil
+	}
+	W, H := v.info.Width, v.info.Height
+	ws := veh.windshield
 	t0 := time.Now()
 	cands := append([]fdet(nil), phones...)
 	if g.cfg.PhoneRefine {
@@ -355,7 +426,7 @@ func (g *Graph) analyzeVehicle(ctx context.Context, v *view, veh *vehicle, main 
 			off := func(t imgproc.Transform) imgproc.Transform {
 				return t.WithOffset(float64(used.Min.X), float64(used.Min.Y))
 			}
-			dets, err := pm.detect(ctx, crop, g.cfg.Thresholds.Phone, g.cfg.Thresholds.NMS, off)
+			dets, err := pm.detect(ctx, crop, g.phoneThr, g.cfg.Thresholds.NMS, off)
 			crop.Close()
 			if err != nil {
 				return err
@@ -387,23 +458,6 @@ func (g *Graph) analyzeVehicle(ctx context.Context, v *view, veh *vehicle, main 
 		veh.out.Phone = pipeline.Finding{State: pipeline.PhoneHeld, Score: round3(p.Score), Box: ptr(pbox(p.Box)), View: v.name}
 	}
 	tm.since(StagePhone, t0)
-
-	// Seatbelt.
-	if g.seatbelt != nil {
-		t0 = time.Now()
-		if err := g.seatbeltStage(ctx, v, veh, tm); err != nil {
-			return err
-		}
-		tm.since(StageSeatbelt, t0)
-	}
-
-	// Plate: text detection is the costliest stage, so it runs for the vehicle the camera
-	// is aimed at (the largest) and for any other vehicle only when it shows an offence.
-	if g.plateDet != nil && g.plateRead != nil && (main || g.offending(veh.out)) {
-		if err := g.plateStage(ctx, v, veh, tm); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
@@ -447,7 +501,7 @@ func (g *Graph) seatbeltStage(ctx context.Context, v *view, veh *vehicle, tm tim
 	off := func(t imgproc.Transform) imgproc.Transform {
 		return t.WithOffset(float64(used.Min.X), float64(used.Min.Y))
 	}
-	dets, err := sm.detect(ctx, crop, g.cfg.Thresholds.Seatbelt, g.cfg.Thresholds.NMS, off)
+	dets, err := sm.detect(ctx, crop, g.seatbeltThr, g.cfg.Thresholds.NMS, off)
 	if err != nil {
 		return err
 	}
@@ -475,8 +529,29 @@ func (g *Graph) seatbeltStage(ctx context.Context, v *view, veh *vehicle, tm tim
 
 // offending reports whether a vehicle's findings make an offence.
 func (g *Graph) offending(v pipeline.Vehicle) bool {
-	return (v.Phone.State == pipeline.PhoneHeld && v.Phone.Score >= g.cfg.Thresholds.Offence[pipeline.OffencePhone]) ||
-		(v.Seatbelt.State == pipeline.SeatbeltNotWorn && v.Seatbelt.Score >= g.cfg.Thresholds.Offence[pipeline.OffenceSeatbelt])
+	return len(g.vehicleOffences(v)) > 0
+}
+
+// vehicleOffences are the offences a vehicle's findings make, with their scores: a phone
+// held by the driver, the driver's belt not worn, and the passenger's when the configuration
+// fines that too.
+func (g *Graph) vehicleOffences(v pipeline.Vehicle) []pipeline.Offence {
+	var out []pipeline.Offence
+	if v.Phone.State == pipeline.PhoneHeld && v.Phone.Score >= g.offenceThr[pipeline.OffencePhone] {
+		out = append(out, pipeline.Offence{Kind: pipeline.OffencePhone, Score: v.Phone.Score})
+	}
+	belt := 0.0
+	if v.Seatbelt.State == pipeline.SeatbeltNotWorn && v.Seatbelt.Score >= g.offenceThr[pipeline.OffenceSeatbelt] {
+		belt = v.Seatbelt.Score
+	}
+	if p := v.PassengerSeatbelt; g.cfg.PassengerSeatbeltOffence && p != nil && p.State == pipeline.SeatbeltNotWorn &&
+		p.Score >= g.offenceThr[pipeline.OffenceSeatbelt] {
+		belt = max(belt, p.Score)
+	}
+	if belt > 0 {
+		out = append(out, pipeline.Offence{Kind: pipeline.OffenceSeatbelt, Score: belt})
+	}
+	return out
 }
 
 // assemble builds the Detection from the analysed views.
@@ -524,11 +599,9 @@ func (g *Graph) assemble(views []View, vs []*view) pipeline.Detection {
 		for _, veh := range v.vehicles {
 			idx := len(det.Vehicles)
 			det.Vehicles = append(det.Vehicles, veh.out)
-			if veh.out.Phone.State == pipeline.PhoneHeld && veh.out.Phone.Score >= g.cfg.Thresholds.Offence[pipeline.OffencePhone] {
-				addOffence(offences, pipeline.Offence{Kind: pipeline.OffencePhone, Score: veh.out.Phone.Score, Vehicle: idx})
-			}
-			if veh.out.Seatbelt.State == pipeline.SeatbeltNotWorn && veh.out.Seatbelt.Score >= g.cfg.Thresholds.Offence[pipeline.OffenceSeatbelt] {
-				addOffence(offences, pipeline.Offence{Kind: pipeline.OffenceSeatbelt, Score: veh.out.Seatbelt.Score, Vehicle: idx})
+			for _, o := range g.vehicleOffences(veh.out) {
+				o.Vehicle = idx
+				addOffence(offences, o)
 			}
 		}
 	}

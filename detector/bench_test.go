@@ -164,3 +164,62 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkOccupant: the occupant classifier's cost per vehicle (crop, flip where needed,
+// resize, run) for the driver (the default) and with detector.judge_passenger, against one
+// run of the scene model in the same process: `scene_ratio` is occupant time ÷ scene time
+// (the budget is 5 ms per vehicle).
+func BenchmarkOccupant(b *testing.B) {
+	g := newTestGraph(b, DefaultConfig())
+	if g.occupant == nil {
+		b.Fatal("the default graph has no occupant classifier")
+	}
+	data := readFile(b, sharedImages(b, "data", "seatbelt-phone", "images")[0])
+	res, _, err := g.AnalyzeDetailed(context.Background(), []View{{Data: data}}, AnalyzeOptions{NoRender: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(res.Detection.Vehicles) == 0 || res.Detection.Vehicles[0].Driver == nil {
+		b.Fatal("no vehicle with a driver in the benchmark frame")
+	}
+	veh := res.Detection.Vehicles[0]
+	full, _, err := imgproc.Decode(data, imgproc.DecodeOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer full.Close()
+	ctx := context.Background()
+	timeScene := func(n int) time.Duration {
+		start := time.Now()
+		for range n {
+			if err := g.scene.s.Run(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(start) / time.Duration(n)
+	}
+	for _, c := range []struct {
+		name  string
+		seats []imgproc.Box
+	}{
+		{"driver", []imgproc.Box{fromPBox(*veh.Driver)}},
+		{"driver+passenger", []imgproc.Box{fromPBox(*veh.Driver), fromPBox(*veh.Passenger)}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				for j, s := range c.seats {
+					if _, err := g.occupant.classify(ctx, full, s, j == 1); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			perVehicle := time.Since(start) / time.Duration(b.N)
+			b.StopTimer()
+			scene := timeScene(max(5, min(b.N, 50)))
+			b.ReportMetric(float64(perVehicle.Microseconds())/1000, "ms/vehicle")
+			b.ReportMetric(float64(scene.Microseconds())/1000, "scene_ms")
+			b.ReportMetric(float64(perVehicle)/float64(scene), "scene_ratio")
+		})
+	}
+}

@@ -18,6 +18,9 @@ const (
 	ModelLPDYuNetInt8 = "lpd-yunet-int8"
 	ModelFastPlateOCR = "fast-plate-ocr"
 	ModelYuNetFace    = "yunet-face"
+	// ModelOccupant is the project's own occupant classifier (training/occupant): phone and
+	// seat belt from the driver's crop.
+	ModelOccupant = "occupant"
 )
 
 // Config is the stage graph's configuration (YAML section `detector`). The model cache
@@ -74,6 +77,18 @@ type Config struct {
 	JPEGQuality int `yaml:"jpeg_quality"`
 	// FaceMask is how faces other than the driver's are hidden: "pixelate" or "fill".
 	FaceMask string `yaml:"face_mask"`
+	// JudgePassenger runs the occupant classifier on the front passenger's crop too, for the
+	// passenger's belt (Vehicle.passenger_seatbelt). Off by default: it doubles the
+	// classifier's cost per vehicle, and Belgian fines go to the driver.
+	JudgePassenger bool `yaml:"judge_passenger"`
+	// PassengerSeatbeltOffence makes the passenger's belt not worn an offence too (needs
+	// judge_passenger).
+	PassengerSeatbeltOffence bool `yaml:"passenger_seatbelt_offence"`
+	// Shadow names candidate occupant classifiers run beside the live models (shadow.go).
+	Shadow ShadowConfig `yaml:"shadow"`
+	// Manifests is a directory of additional model manifests (*.yaml, an operator's own
+	// models such as a shadow candidate; fetch their files with `models fetch --manifests`).
+	Manifests string `yaml:"manifests"`
 }
 
 // ModelsConfig names the model of each role (manifest names; "" disables optional roles).
@@ -81,20 +96,28 @@ type ModelsConfig struct {
 	Scene         string `yaml:"scene"`
 	PlateDetector string `yaml:"plate_detector"` // paddleocr-det, lpd-yunet, lpd-yunet-int8 or ""
 	PlateReader   string `yaml:"plate_reader"`   // fast-plate-ocr or paddleocr-rec
-	Phone         string `yaml:"phone"`          // "" = the scene model's phone class
-	Seatbelt      string `yaml:"seatbelt"`       // "" = no seatbelt model: state unknown
+	Phone         string `yaml:"phone"`          // occupant (classifier), a phone detector, or "" = the scene model's phone class
+	Seatbelt      string `yaml:"seatbelt"`       // occupant (classifier), a seatbelt detector, or "" = state unknown
 	Face          string `yaml:"face"`           // yunet-face or "" (no masking)
 }
 
 // ThresholdsConfig holds the score thresholds.
 type ThresholdsConfig struct {
-	Scene           float64 `yaml:"scene"`
-	NMS             float64 `yaml:"nms"`
-	Phone           float64 `yaml:"phone"`
-	Seatbelt        float64 `yaml:"seatbelt"`
+	Scene float64 `yaml:"scene"`
+	NMS   float64 `yaml:"nms"`
+	// Phone and Seatbelt are the scores from which the driver holds a phone and wears no
+	// belt; 0 takes the model's own (an occupant classifier's cross-validated threshold,
+	// a detector's score threshold).
+	Phone    float64 `yaml:"phone"`
+	Seatbelt float64 `yaml:"seatbelt"`
+	// Visible is the least visibility (the classifier's probability that the hands, or the
+	// chest, can be judged at all) for a judged state; below it (a dark cabin, dark
+	// clothing, glare) the state is unknown. 0 takes the model's own gates.
+	Visible         float64 `yaml:"visible"`
 	PlateConfidence float64 `yaml:"plate_min_confidence"`
 	Face            float64 `yaml:"face"`
-	// Offence is the score from which a state becomes an offence, per offence kind.
+	// Offence is the score from which a state becomes an offence, per offence kind; a kind
+	// not listed uses its state's threshold.
 	Offence map[string]float64 `yaml:"offence"`
 }
 
@@ -113,11 +136,11 @@ type Region struct {
 //     whole photo. Alternatives on the same set: PP-OCRv4 det + PP-OCRv4 rec 0.50 (CER 0.29),
 //     LPD-YuNet + fast-plate-ocr 0.43 (trained on Chinese plates), LPD-YuNet int8 0.40; text
 //     detection scaled to 512 px 0.67, to 960 px 0.80 at twice the time.
-//   - phones: the scene model's COCO "cell phone" class; it finds none of the 19 labelled
-//     phones of the roadside set, with or without a second full-resolution pass on the
-//     windshield (that pass only adds false positives), so phone_refine is off.
+//   - phone and seat belt: the occupant classifier on the driver's crop, at the thresholds
+//     its training chose on out-of-fold scores (training/occupant/MODEL_CARD.md). The scene
+//     model's COCO "cell phone" class found none of the 19 labelled phones of the roadside
+//     set, with or without a second full-resolution pass on the windshield.
 //   - windshield: the geometric prior (AP@0.5 0.89 on the 49 labelled windshields).
-//   - no seatbelt model in the reference pack: the state stays unknown, never an offence.
 func DefaultConfig() Config {
 	return Config{
 		Runtime: ort.DefaultOptions(),
@@ -125,11 +148,13 @@ func DefaultConfig() Config {
 			Scene:         ModelYOLOXNano,
 			PlateDetector: ModelPaddleDet,
 			PlateReader:   ModelFastPlateOCR,
+			Phone:         ModelOccupant,
+			Seatbelt:      ModelOccupant,
 			Face:          ModelYuNetFace,
 		},
 		Thresholds: ThresholdsConfig{
-			Scene: 0.3, NMS: 0.45, Phone: 0.2, Seatbelt: 0.5, PlateConfidence: 0.3, Face: 0.8,
-			Offence: map[string]float64{pipeline.OffencePhone: 0.35, pipeline.OffenceSeatbelt: 0.6},
+			Scene: 0.3, NMS: 0.45, PlateConfidence: 0.3, Face: 0.8,
+			Offence: map[string]float64{},
 		},
 		MinVehiclePx:      48,
 		MaxVehicles:       8,
@@ -193,7 +218,7 @@ func (c Config) Validate() error {
 		v    float64
 	}{
 		{"scene", c.Thresholds.Scene}, {"nms", c.Thresholds.NMS}, {"phone", c.Thresholds.Phone},
-		{"seatbelt", c.Thresholds.Seatbelt}, {"plate_min_confidence", c.Thresholds.PlateConfidence},
+		{"seatbelt", c.Thresholds.Seatbelt}, {"visible", c.Thresholds.Visible}, {"plate_min_confidence", c.Thresholds.PlateConfidence},
 		{"face", c.Thresholds.Face},
 	} {
 		if !(t.v >= 0 && t.v <= 1) {
@@ -207,6 +232,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fieldErr("thresholds.offence."+k, "must be in 0..1, got %v", v))
 		}
 	}
+	errs = append(errs, c.Shadow.validate(c.Models)...)
 	if c.MinVehiclePx < 0 {
 		errs = append(errs, fieldErr("min_vehicle_px", "must be >= 0, got %d", c.MinVehiclePx))
 	}
@@ -250,6 +276,9 @@ func (c Config) Validate() error {
 	}
 	if c.JPEGQuality < 1 || c.JPEGQuality > 100 {
 		errs = append(errs, fieldErr("jpeg_quality", "must be in 1..100, got %d", c.JPEGQuality))
+	}
+	if c.PassengerSeatbeltOffence && !c.JudgePassenger {
+		errs = append(errs, fieldErr("passenger_seatbelt_offence", "needs judge_passenger: true"))
 	}
 	switch c.FaceMask {
 	case "pixelate", "fill":

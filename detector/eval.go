@@ -25,7 +25,19 @@ type SetEval struct {
 	Classes map[string]ClassEval `json:"classes"`
 	Order   []string             `json:"-"` // class names in data.yaml order
 	Errors  []string             `json:"errors,omitempty"`
+	// ImageLevel scores the largest vehicle's driver per image, as a reviewer sees a case:
+	// "phone" (labelled: the image has a phone box; predicted: a phone offence) and
+	// "seatbelt_worn" (labelled: the image has a seatbelt box; predicted: the driver's belt
+	// judged worn). A key is present when data.yaml has the class. Box-level figures cannot
+	// score the occupant classifier, which draws no boxes.
+	ImageLevel map[string]evalmetrics.BinaryMetrics `json:"image_level,omitempty"`
 }
+
+// Image-level keys of SetEval.ImageLevel.
+const (
+	ImagePhone        = "phone"
+	ImageSeatbeltWorn = "seatbelt_worn"
+)
 
 // PlateEval is the result of EvalPlates.
 type PlateEval struct {
@@ -99,6 +111,7 @@ func (g *Graph) EvalSet(ctx context.Context, dir string, progress func(done, tot
 	out := SetEval{Classes: map[string]ClassEval{}, Order: names}
 	var preds []evalmetrics.Prediction
 	var gts []evalmetrics.GroundTruth
+	imageLevel := map[string][]evalmetrics.Outcome{}
 	for i, p := range files {
 		if progress != nil {
 			progress(i, len(files))
@@ -111,16 +124,17 @@ func (g *Graph) EvalSet(ctx context.Context, dir string, progress func(done, tot
 			out.Errors = append(out.Errors, err.Error())
 			continue
 		}
-		_, details, err := g.AnalyzeDetailed(ctx, []View{{Frame: pipeline.Frame{Key: p}, Data: data}}, AnalyzeOptions{NoRender: true})
+		res, details, err := g.AnalyzeDetailed(ctx, []View{{Frame: pipeline.Frame{Key: p}, Data: data}}, AnalyzeOptions{NoRender: true})
 		if err != nil {
 			out.Errors = append(out.Errors, fmt.Sprintf("%s: %v", p, err))
 			continue
 		}
 		out.Images++
 		d := details[0]
+		var labels []evalmetrics.Label
 		lf, err := os.Open(evalmetrics.LabelPathFor(p))
 		if err == nil {
-			labels, err := evalmetrics.ParseYOLOLabels(lf)
+			labels, err = evalmetrics.ParseYOLOLabels(lf)
 			lf.Close()
 			if err != nil {
 				out.Errors = append(out.Errors, fmt.Sprintf("%s: %v", p, err))
@@ -128,6 +142,9 @@ func (g *Graph) EvalSet(ctx context.Context, dir string, progress func(done, tot
 			for _, l := range labels {
 				gts = append(gts, evalmetrics.GroundTruth{Image: p, Class: l.Class, Box: l.Box(d.Width, d.Height)})
 			}
+		}
+		for k, o := range g.imageOutcomes(names, labels, res.Detection) {
+			imageLevel[k] = append(imageLevel[k], o)
 		}
 		for ci, name := range names {
 			var boxes []Scored
@@ -156,9 +173,9 @@ func (g *Graph) EvalSet(ctx context.Context, dir string, progress func(done, tot
 	thr := func(ci int) float64 {
 		switch classAliases[strings.ToLower(names[ci])] {
 		case "phone":
-			return g.cfg.Thresholds.Phone
+			return g.phoneThr
 		case "seatbelt", "no_seatbelt":
-			return g.cfg.Thresholds.Seatbelt
+			return g.seatbeltThr
 		}
 		return g.cfg.Thresholds.Scene
 	}
@@ -172,9 +189,16 @@ func (g *Graph) EvalSet(ctx context.Context, dir string, progress func(done, tot
 		m := evalmetrics.Evaluate(cp, gts, len(names), thr(ci))[ci]
 		ce := ClassEval{ClassMetrics: m}
 		switch classAliases[strings.ToLower(name)] {
+		case "phone":
+			if g.classifies(g.phone) {
+				ce.Note = "no phone model draws boxes: detector.models.phone is the occupant classifier (see image_level)"
+			}
 		case "seatbelt", "no_seatbelt":
-			if g.seatbelt == nil {
+			switch {
+			case g.seatbelt == nil:
 				ce.Note = "no seatbelt model configured (detector.models.seatbelt): nothing predicted"
+			case g.classifies(g.seatbelt):
+				ce.Note = "no seatbelt model draws boxes: detector.models.seatbelt is the occupant classifier (see image_level)"
 			}
 		case "windshield":
 			if !g.scene.hasRole("windshield") {
@@ -185,7 +209,53 @@ func (g *Graph) EvalSet(ctx context.Context, dir string, progress func(done, tot
 		}
 		out.Classes[name] = ce
 	}
+	if len(imageLevel) > 0 {
+		out.ImageLevel = map[string]evalmetrics.BinaryMetrics{}
+		for k, outs := range imageLevel {
+			out.ImageLevel[k] = evalmetrics.CountBinary(outs)
+		}
+	}
 	return out, nil
+}
+
+// imageOutcomes are an image's image-level outcomes (see SetEval.ImageLevel) for the classes
+// data.yaml names. The prediction is the largest vehicle's: vehicle 0 of the only view.
+func (g *Graph) imageOutcomes(names []string, labels []evalmetrics.Label, det pipeline.Detection) map[string]evalmetrics.Outcome {
+	out := map[string]evalmetrics.Outcome{}
+	for _, name := range names {
+		switch classAliases[strings.ToLower(name)] {
+		case "phone":
+			out[ImagePhone] = evalmetrics.Outcome{}
+		case "seatbelt":
+			out[ImageSeatbeltWorn] = evalmetrics.Outcome{}
+		}
+	}
+	for _, l := range labels {
+		if l.Class < 0 || l.Class >= len(names) {
+			continue
+		}
+		switch classAliases[strings.ToLower(names[l.Class])] {
+		case "phone":
+			out[ImagePhone] = evalmetrics.Outcome{Positive: true}
+		case "seatbelt":
+			out[ImageSeatbeltWorn] = evalmetrics.Outcome{Positive: true}
+		}
+	}
+	if len(det.Vehicles) == 0 {
+		return out
+	}
+	veh := det.Vehicles[0]
+	if o, ok := out[ImagePhone]; ok {
+		for _, off := range g.vehicleOffences(veh) {
+			o.Predicted = o.Predicted || off.Kind == pipeline.OffencePhone
+		}
+		out[ImagePhone] = o
+	}
+	if o, ok := out[ImageSeatbeltWorn]; ok {
+		o.Predicted = veh.Seatbelt.State == pipeline.SeatbeltWorn
+		out[ImageSeatbeltWorn] = o
+	}
+	return out
 }
 
 // EvalPlates runs the full pipeline on every image of a plate set (each image with a .txt

@@ -36,6 +36,16 @@ type Graph struct {
 	scene, phone, seatbelt, plateDet, plateRead, face *model
 	all                                               []*model
 	refs                                              []pipeline.ModelRef
+	// occupant is the classifier serving the phone and/or seatbelt role (the same *model as
+	// g.phone or g.seatbelt), nil when both roles are detectors.
+	occupant *occupantModel
+	// shadow runs the candidate models of cfg.Shadow (shadow.go); nil without.
+	shadow *shadowStage
+
+	// Thresholds in force: the configuration's, or the models' own where it leaves 0.
+	phoneThr, seatbeltThr   float64
+	phoneGate, seatbeltGate float64 // least visibility for a judged occupant state
+	offenceThr              map[string]float64
 
 	// frames are decode buffers kept across analyses, one per view index: decoding into
 	// the last frame's pixels spares a fresh full-frame allocation and its page faults.
@@ -89,6 +99,10 @@ func prepare(cfg Config, cacheDir string, opts []Option) (*shared, error) {
 		}
 		set.catalog = c
 	}
+	var err error
+	if set.catalog, err = withManifestsDir(set.catalog, cfg.Manifests); err != nil {
+		return nil, err
+	}
 	if set.lib == "" {
 		set.lib = models.LibraryPath(cacheDir)
 		if name, _, _ := ort.ParseProvider(cfg.Runtime.Provider); name == "cuda" {
@@ -113,6 +127,9 @@ func prepare(cfg Config, cacheDir string, opts []Option) (*shared, error) {
 		}
 		so = append(so, ort.WithMetrics(om))
 		if sh.metrics, err = newGraphMetrics(set.reg); err != nil {
+			return nil, err
+		}
+		if sh.metrics.shadow, err = newShadowMetrics(set.reg); err != nil {
 			return nil, err
 		}
 	}
@@ -171,6 +188,14 @@ func (sh *shared) newGraph() (_ *Graph, err error) {
 		if name == "" {
 			return nil, nil
 		}
+		// One session serves every role a model is named for (the occupant classifier is
+		// both phone and seatbelt).
+		for _, md := range g.all {
+			if md.m.Name == name {
+				g.refs = append(g.refs, pipeline.ModelRef{Name: md.m.Name, Version: md.m.Version, Role: role})
+				return md, nil
+			}
+		}
 		md, err := loadModel(sh.set.catalog, sh.cacheDir, name, role, cfg.Runtime, sh.ortOpts)
 		if err != nil {
 			return nil, err
@@ -189,8 +214,8 @@ func (sh *shared) newGraph() (_ *Graph, err error) {
 		if g.phone, err = load(cfg.Models.Phone, RolePhone); err != nil {
 			return nil, err
 		}
-		if !isDetector(g.phone) || !g.phone.hasRole(models.RolePhone) {
-			return nil, fmt.Errorf("detector: models.phone: %s is not a detector with a %q class", cfg.Models.Phone, models.RolePhone)
+		if !(isDetector(g.phone) || isClassifier(g.phone)) || !g.phone.hasRole(models.RolePhone) {
+			return nil, fmt.Errorf("detector: models.phone: %s is not a detector or occupant classifier with a %q class", cfg.Models.Phone, models.RolePhone)
 		}
 	} else if !g.scene.hasRole(models.RolePhone) {
 		return nil, fmt.Errorf("detector: models.phone is empty and the scene model %s has no %q class", cfg.Models.Scene, models.RolePhone)
@@ -203,6 +228,20 @@ func (sh *shared) newGraph() (_ *Graph, err error) {
 			return nil, fmt.Errorf("detector: models.seatbelt: %s has no %q or %q class", cfg.Models.Seatbelt, models.RoleSeatbelt, models.RoleNoSeatbelt)
 		}
 	}
+	for _, md := range []*model{g.phone, g.seatbelt} {
+		if md == nil || !isClassifier(md) {
+			continue
+		}
+		if g.occupant != nil && g.occupant.model != md {
+			return nil, fmt.Errorf("detector: models.phone (%s) and models.seatbelt (%s): two different occupant classifiers; name one for both roles", cfg.Models.Phone, cfg.Models.Seatbelt)
+		}
+		if g.occupant == nil {
+			if g.occupant, err = newOccupantModel(md); err != nil {
+				return nil, err
+			}
+		}
+	}
+	g.resolveThresholds()
 	if g.plateDet, err = load(cfg.Models.PlateDetector, RolePlateDetector); err != nil {
 		return nil, err
 	}
@@ -212,6 +251,9 @@ func (sh *shared) newGraph() (_ *Graph, err error) {
 	if g.face, err = load(cfg.Models.Face, RoleFace); err != nil {
 		return nil, err
 	}
+	if g.shadow, err = sh.newShadow(g); err != nil {
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -219,6 +261,8 @@ func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+func isClassifier(md *model) bool { return md != nil && md.m.Decoder.Type == models.DecoderSigmoid }
 
 func isDetector(md *model) bool {
 	switch md.m.Decoder.Type {
@@ -269,7 +313,8 @@ func (g *Graph) Close() error {
 }
 
 type graphMetrics struct {
-	stage *prometheus.HistogramVec
+	stage  *prometheus.HistogramVec
+	shadow *shadowMetrics // detector.shadow's verdicts and disagreements
 }
 
 func newGraphMetrics(reg prometheus.Registerer) (*graphMetrics, error) {

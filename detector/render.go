@@ -101,6 +101,24 @@ func (g *Graph) renderView(ctx context.Context, v *view, show []int, tm timer) (
 			mask(&img, imgproc.BoxRect(grow(b, 0.15), 0), g.cfg.FaceMask)
 		}
 	}
+	// Driver crops are cut now, from the masked image before anything is drawn on it: the
+	// reviewer judges the driver's own pixels (at full resolution), and an exported training
+	// crop must carry no boxes or labels. A passenger's face at the edge stays hidden.
+	driverCrops := make([][]byte, len(show))
+	for k, i := range show {
+		veh := v.vehicles[i]
+		if veh.det.Class < 0 {
+			continue
+		}
+		if dc, _, err := imgproc.Crop(img, imgproc.BoxRect(veh.driver, 0.1)); err == nil {
+			b, err := imgproc.EncodeJPEG(dc, g.cfg.JPEGQuality)
+			dc.Close()
+			if err != nil {
+				return nil, err
+			}
+			driverCrops[k] = b
+		}
+	}
 	thick := max(1, int(math.Round(float64(max(W, H))/640)))
 	fs := float64(thick) * 0.5
 	label := func(b imgproc.Box, text string, c color.RGBA) {
@@ -145,7 +163,7 @@ func (g *Graph) renderView(ctx context.Context, v *view, show []int, tm timer) (
 		return nil, err
 	}
 	arts := []Artifact{newArtifact(pipeline.EvidenceAnnotated, v.name, ann)}
-	for _, i := range show {
+	for k, i := range show {
 		veh := v.vehicles[i]
 		if veh.hasPlate {
 			w, h := quadSize(veh.plateQuad)
@@ -158,18 +176,8 @@ func (g *Graph) renderView(ctx context.Context, v *view, show []int, tm timer) (
 				arts = append(arts, newArtifact(pipeline.EvidencePlateCrop, v.name, b))
 			}
 		}
-		// The driver crop comes from the masked image: a passenger's face at the edge of the
-		// driver's half stays hidden.
-		if veh.det.Class < 0 {
-			continue
-		}
-		if dc, _, err := imgproc.Crop(img, imgproc.BoxRect(veh.driver, 0.1)); err == nil {
-			b, err := imgproc.EncodeJPEG(dc, q)
-			dc.Close()
-			if err != nil {
-				return nil, err
-			}
-			arts = append(arts, newArtifact(pipeline.EvidenceDriverCrop, v.name, b))
+		if driverCrops[k] != nil {
+			arts = append(arts, newArtifact(pipeline.EvidenceDriverCrop, v.name, driverCrops[k]))
 		}
 	}
 	return arts, nil

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	backoffpkg "github.com/crossborder/offencecam/internal/backoff"
 	"github.com/crossborder/offencecam/pipeline"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -150,7 +151,18 @@ func passageKey(camera string) string {
 
 func (k kvGroups) update(ctx context.Context, camera string, place func([]*passageGroup) ([]*passageGroup, string)) (string, error) {
 	kv, key := k.kv(), passageKey(camera)
-	for range kvGroupAttempts {
+	for attempt := range kvGroupAttempts {
+		if attempt > 0 {
+			// Writers that lost the compare-and-set spread out before trying again; without
+			// a pause the same one loses every round while others keep winning.
+			t := time.NewTimer(backoffpkg.Delay(attempt, time.Millisecond, 50*time.Millisecond))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return "", fmt.Errorf("passages of %s: %w", camera, ctx.Err())
+			case <-t.C:
+			}
+		}
 		var groups []*passageGroup
 		var rev uint64
 		e, err := kv.Get(ctx, key)

@@ -245,6 +245,13 @@ func (f *fetcher) try(ctx context.Context, file File, s Source) error {
 		}
 		defer src.Close()
 		return f.install(ctx, file, src)
+	case "embedded":
+		src, err := weights.Open("weights/" + s.Embedded)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		return f.install(ctx, file, src)
 	case "npm":
 		tgz, err := f.npmPack(ctx, s.NPM)
 		if err != nil {

@@ -21,6 +21,12 @@ import (
 //go:embed *.yaml
 var builtin embed.FS
 
+// weights are the models this project trains itself (training/, `make train`), shipped in the
+// binary so that `models fetch` installs them like any other model, sha256 checked.
+//
+//go:embed weights/*.onnx
+var weights embed.FS
+
 // Kinds of manifest.
 const (
 	KindModel   = "model"   // an ONNX model
@@ -50,6 +56,9 @@ const (
 	DecoderFastPlate  = "fast-plate-ocr"
 	DecoderYuNet      = "yunet"
 	DecoderLPDYuNet   = "lpd-yunet"
+	// DecoderSigmoid: one output [1, classes] of independent probabilities (multi-label
+	// classifier), e.g. the occupant model's phone and seat-belt scores.
+	DecoderSigmoid = "sigmoid"
 )
 
 // Class roles: what a class means to the stage graph.
@@ -62,6 +71,10 @@ const (
 	RoleWindshield = "windshield"
 	RolePlate      = "plate"
 	RoleFace       = "face"
+	// Visibility roles of a classifier: the probability that the offence can be judged at
+	// all (hands and head; chest and door-side shoulder). Below it a state is unknown.
+	RolePhoneVisible    = "phone_visible"
+	RoleSeatbeltVisible = "seatbelt_visible"
 )
 
 // Manifest is one model or library.
@@ -111,6 +124,9 @@ type Source struct {
 	NPM *NPMSource `yaml:"npm,omitempty"`
 	// URL is an https download (the official release, for users with internet).
 	URL string `yaml:"url,omitempty"`
+	// Embedded is a file under models/weights/ compiled into the binary: the project's own
+	// trained models.
+	Embedded string `yaml:"embedded,omitempty"`
 	// Path, with URL only, names one member of a .tgz/.tar.gz download to extract, for
 	// releases that ship an archive rather than the bare file.
 	Path string `yaml:"path,omitempty"`
@@ -123,6 +139,8 @@ func (s Source) Kind() string {
 		return "mirror"
 	case s.NPM != nil:
 		return "npm"
+	case s.Embedded != "":
+		return "embedded"
 	default:
 		return "url"
 	}
@@ -135,6 +153,8 @@ func (s Source) String() string {
 		return "mirror " + s.Mirror
 	case "npm":
 		return fmt.Sprintf("npm %s@%s %s", s.NPM.Package, s.NPM.Version, s.NPM.Path)
+	case "embedded":
+		return "embedded " + s.Embedded
 	default:
 		if s.Path != "" {
 			return "url " + s.URL + " (" + s.Path + ")"
@@ -197,14 +217,17 @@ type Class struct {
 type Thresholds struct {
 	Score float64 `yaml:"score,omitempty"`
 	NMS   float64 `yaml:"nms,omitempty"`
+	// Classes are per-role score thresholds of a classifier (role -> threshold), chosen by
+	// its training on out-of-fold scores.
+	Classes map[string]float64 `yaml:"classes,omitempty"`
 }
 
 // Allowed values, for Validate and for the consumers that switch on them.
 var (
 	knownKinds    = set(KindModel, KindLibrary)
 	knownTasks    = set(TaskDetect, TaskClassify, TaskTextDetect, TaskTextRecog, TaskPlateOCR, TaskPlateDetect, TaskFaceDetect, TaskRuntime)
-	knownDecoders = set(DecoderYOLOX, DecoderYOLOv8, DecoderNMSEnd2End, DecoderSoftmax, DecoderPaddleDB, DecoderCTC, DecoderFastPlate, DecoderYuNet, DecoderLPDYuNet)
-	knownRoles    = set(RoleVehicle, RolePerson, RolePhone, RoleSeatbelt, RoleNoSeatbelt, RoleWindshield, RolePlate, RoleFace)
+	knownDecoders = set(DecoderYOLOX, DecoderYOLOv8, DecoderNMSEnd2End, DecoderSoftmax, DecoderPaddleDB, DecoderCTC, DecoderFastPlate, DecoderYuNet, DecoderLPDYuNet, DecoderSigmoid)
+	knownRoles    = set(RoleVehicle, RolePerson, RolePhone, RoleSeatbelt, RoleNoSeatbelt, RoleWindshield, RolePlate, RoleFace, RolePhoneVisible, RoleSeatbeltVisible)
 	knownFileRole = set("", FileRoleModel, FileRoleDictionary, FileRoleConfig, FileRoleProvider)
 	knownTypes    = set("float32", "float16", "uint8", "int8", "int32", "int64", "bool")
 	knownLayouts  = set("", "NCHW", "NHWC")
@@ -345,6 +368,14 @@ func (m *Manifest) Validate() error {
 		if t.NMS < 0 || t.NMS > 1 {
 			return bad("thresholds.nms", "must be within [0, 1]")
 		}
+		for role, v := range t.Classes {
+			if !knownRoles[role] {
+				return bad("thresholds.classes."+role, "not a known role")
+			}
+			if v < 0 || v > 1 {
+				return bad("thresholds.classes."+role, "must be within [0, 1]")
+			}
+		}
 	}
 	return nil
 }
@@ -379,6 +410,12 @@ func (s Source) validate() *fieldErr {
 			return &fieldErr{".url", fmt.Sprintf("%q is not an https URL", s.URL)}
 		}
 	}
+	if s.Embedded != "" {
+		n++
+		if _, err := fs.Stat(weights, "weights/"+s.Embedded); err != nil || strings.ContainsAny(s.Embedded, "/\\") {
+			return &fieldErr{".embedded", fmt.Sprintf("%q is not a file in models/weights of this build", s.Embedded)}
+		}
+	}
 	if s.Path != "" && s.URL == "" {
 		return &fieldErr{".path", "only with url (a member of the downloaded archive)"}
 	}
@@ -386,7 +423,7 @@ func (s Source) validate() *fieldErr {
 		return &fieldErr{".path", fmt.Sprintf("%q is not a relative path inside the archive", s.Path)}
 	}
 	if n != 1 {
-		return &fieldErr{"", "exactly one of mirror, npm, url"}
+		return &fieldErr{"", "exactly one of mirror, npm, url, embedded"}
 	}
 	return nil
 }

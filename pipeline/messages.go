@@ -135,7 +135,9 @@ type Vehicle struct {
 	Passenger  *Box    `json:"passenger,omitempty"`
 	Phone      Finding `json:"phone"`
 	Seatbelt   Finding `json:"seatbelt"`
-	Plate      *Plate  `json:"plate,omitempty"`
+	// PassengerSeatbelt is the front passenger's belt, where a classifier judged it.
+	PassengerSeatbelt *Finding `json:"passenger_seatbelt,omitempty"`
+	Plate             *Plate   `json:"plate,omitempty"`
 }
 
 // Offence is one flagged offence with the detector's score for it.
@@ -198,7 +200,25 @@ type Detection struct {
 	Evidence   []Evidence         `json:"evidence,omitempty"`
 	Models     []ModelRef         `json:"models,omitempty"`
 	TimingsMS  map[string]float64 `json:"timings_ms,omitempty"`
-	Extra      Extra              `json:"-"`
+	// Shadow is what the candidate models of detector.shadow said about the same crops:
+	// recorded to compare them with the live models on reviewed cases, never an offence.
+	Shadow *Shadow `json:"shadow,omitempty"`
+	Extra  Extra   `json:"-"`
+}
+
+// Shadow is a candidate model's verdict on a passage, beside the live one.
+type Shadow struct {
+	Models []ModelRef `json:"models"`
+	// Vehicles are index-aligned with Detection.Vehicles.
+	Vehicles []ShadowVehicle `json:"vehicles"`
+	// Offences are what the candidate would have flagged (kinds, scores, vehicles).
+	Offences []Offence `json:"offences"`
+}
+
+// ShadowVehicle is the candidate's findings for one vehicle.
+type ShadowVehicle struct {
+	Phone    Finding `json:"phone"`
+	Seatbelt Finding `json:"seatbelt"`
 }
 
 type detectionAlias Detection

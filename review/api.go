@@ -200,7 +200,7 @@ func (s *Service) apiDecision(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	if !readJSON(w, r, &in) {
 		return
 	}
-	c, err := s.cases.Decide(r.Context(), r.PathValue("id"), rc.actor(), in)
+	c, err := s.decide(r.Context(), r.PathValue("id"), rc.actor(), in)
 	if err != nil {
 		s.apiCaseError(w, err)
 		return

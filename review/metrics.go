@@ -68,7 +68,7 @@ func (m *metrics) register(reg prometheus.Registerer, ix *cases.Index, now func(
 		cases: prometheus.NewDesc("offencecam_review_cases", "Cases by state.", []string{"state"}, nil),
 		age: prometheus.NewDesc("offencecam_review_queue_oldest_pending_age_seconds",
 			"Age of the oldest pending case (0 when none is pending).", nil, nil)}
-	for _, c := range []prometheus.Collector{m.decisions, m.leaseExpiries, m.detections, m.logins, m.evidenceViews, m.purged, cc} {
+	for _, c := range []prometheus.Collector{m.decisions, m.leaseExpiries, m.detections, m.logins, m.evidenceViews, m.purged, cc, newDecisionCollector(ix)} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}

@@ -2,6 +2,8 @@ package review
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -41,14 +43,17 @@ func (s *Service) canViewCase(rc *reqCtx, c *cases.Case) bool {
 }
 
 type caseData struct {
-	Case        *cases.Case
-	CanDecide   bool
-	Stage       string
-	Main        string
-	Original    string
-	Views       []viewImages // one per camera view with an image, in evidence order
-	PlateCrop   string
-	Reasons     []string
+	Case      *cases.Case
+	CanDecide bool
+	Stage     string
+	Main      string
+	Original  string
+	Views     []viewImages // one per camera view with an image, in evidence order
+	PlateCrop string
+	Reasons   []reasonOption
+	// Unplaced are the detector's findings on flagged vehicles whose view shows no image
+	// (purged evidence); the others are in their view's panel (viewImages.Occupants).
+	Unplaced    []occupantFindings
 	RejectLabel string
 	DecideURL   string
 	ReleaseURL  string
@@ -59,6 +64,114 @@ type viewImages struct {
 	View      string
 	Annotated string
 	Original  string // empty when the role may not see originals
+	// Occupants are the flagged vehicles of this view with their driver crops; Crops are
+	// driver crops that could not be paired with a vehicle.
+	Occupants []occupantFindings
+	Crops     []string
+}
+
+// occupantFindings is what the detector judged about one flagged vehicle's occupants.
+type occupantFindings struct {
+	Vehicle           int    // 1-based, for display
+	Crop              string // URL of its driver crop; "" when none is stored
+	Phone, Seatbelt   pipeline.Finding
+	PassengerSeatbelt *pipeline.Finding
+}
+
+// findingRow is one judged state in the findings table.
+type findingRow struct {
+	Class, Label string // CSS class, catalogue key of the row's title
+	States       string // catalogue prefix of the state labels
+	State        string
+	Score        float64
+	Offence      bool // the state is an offence
+}
+
+// Rows are the driver's phone and belt and, where judged, the passenger's belt.
+func (o occupantFindings) Rows() []findingRow {
+	row := func(class, label, states string, f pipeline.Finding, offence string) findingRow {
+		st := cmp.Or(f.State, pipeline.StateUnknown)
+		return findingRow{Class: class, Label: label, States: states, State: st, Score: f.Score, Offence: st == offence}
+	}
+	rows := []findingRow{
+		row("finding-phone", "case.finding_phone", "phone_state", o.Phone, pipeline.PhoneHeld),
+		row("finding-belt", "case.finding_belt", "belt_state", o.Seatbelt, pipeline.SeatbeltNotWorn),
+	}
+	if o.PassengerSeatbelt != nil {
+		rows = append(rows, row("finding-passenger-belt", "case.finding_passenger_belt", "belt_state", *o.PassengerSeatbelt, pipeline.SeatbeltNotWorn))
+	}
+	return rows
+}
+
+// reasonOption is one reason code of the reject form. A reason about one offence kind (not
+// a phone, belt visible) is offered only on cases that flagged that kind; it stays in the
+// list, disabled, so that the digit keys pick the same reason on every case.
+type reasonOption struct {
+	Code     string
+	Offence  string // the kind it rejects; "" for every kind
+	Disabled bool
+}
+
+// reasonFits reports whether reason may reject or dispute a case that flagged these kinds.
+func reasonFits(reason string, flagged []string) bool {
+	k, scoped := reasonOffence[reason]
+	return !scoped || slices.Contains(flagged, k)
+}
+
+// offendingVehicles are the indices of the vehicles an offence is about, ascending; every
+// vehicle when the offences name none.
+func offendingVehicles(d pipeline.Detection) []int {
+	var out []int
+	for _, o := range d.Offences {
+		if o.Vehicle >= 0 && o.Vehicle < len(d.Vehicles) && !slices.Contains(out, o.Vehicle) {
+			out = append(out, o.Vehicle)
+		}
+	}
+	if len(out) == 0 {
+		for i := range d.Vehicles {
+			out = append(out, i)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// vehicleView is the camera view a vehicle was seen in: its own, else its findings'.
+func vehicleView(v pipeline.Vehicle) string {
+	return cmp.Or(v.View, v.Phone.View, v.Seatbelt.View)
+}
+
+// placeOccupants puts each flagged vehicle's findings in the panel of its view, beside its
+// driver crop. The detector stores, per view, one driver crop per flagged vehicle in vehicle
+// order, so the n-th crop of a view is its n-th flagged vehicle's; when the counts differ the
+// crops are shown apart. A vehicle without a view of its own belongs to the first view.
+func (d *caseData) placeOccupants(det pipeline.Detection, crops map[string][]string) {
+	perView := map[string][]occupantFindings{}
+	for _, i := range offendingVehicles(det) {
+		v := det.Vehicles[i]
+		f := occupantFindings{Vehicle: i + 1, Phone: v.Phone, Seatbelt: v.Seatbelt, PassengerSeatbelt: v.PassengerSeatbelt}
+		view := vehicleView(v)
+		if view == "" && len(d.Views) > 0 {
+			view = d.Views[0].View
+		}
+		perView[view] = append(perView[view], f)
+	}
+	for i := range d.Views {
+		vi := &d.Views[i]
+		occ, cs := perView[vi.View], crops[vi.View]
+		delete(perView, vi.View)
+		if len(cs) == len(occ) {
+			for j := range occ {
+				occ[j].Crop = cs[j]
+			}
+			cs = nil
+		}
+		vi.Occupants, vi.Crops = occ, cs
+	}
+	for _, occ := range perView {
+		d.Unplaced = append(d.Unplaced, occ...)
+	}
+	slices.SortFunc(d.Unplaced, func(a, b occupantFindings) int { return cmp.Compare(a.Vehicle, b.Vehicle) })
 }
 
 // offenceKeys are the shortcut letters of the offence checkboxes (skipping the letters that
@@ -84,7 +197,11 @@ func evidenceURL(id string, n int) string {
 }
 
 func (s *Service) caseView(rc *reqCtx, c *cases.Case, filter string) caseData {
-	d := caseData{Case: c, Reasons: s.cfg.ReasonCodes, Stage: cases.StageFor(c.State)}
+	d := caseData{Case: c, Stage: cases.StageFor(c.State)}
+	for _, r := range s.cfg.ReasonCodes {
+		d.Reasons = append(d.Reasons, reasonOption{Code: r, Offence: reasonOffence[r], Disabled: !reasonFits(r, c.Flagged)})
+	}
+	crops := map[string][]string{}
 	d.CanDecide = c.State.Reviewable() && c.LeasedTo(rc.acct.Name, s.now())
 	mayOriginal := rc.has(s.cfg.OriginalRoles...)
 	evidence := c.Detection.Evidence
@@ -114,6 +231,8 @@ func (s *Service) caseView(rc *reqCtx, c *cases.Case, filter string) caseData {
 			if d.PlateCrop == "" {
 				d.PlateCrop = evidenceURL(c.ID, i)
 			}
+		case pipeline.EvidenceDriverCrop:
+			crops[e.View] = append(crops[e.View], evidenceURL(c.ID, i))
 		}
 	}
 	// A view whose only image is an original the role may not see has nothing to show.
@@ -126,6 +245,7 @@ func (s *Service) caseView(rc *reqCtx, c *cases.Case, filter string) caseData {
 	if len(d.Views) > 0 {
 		d.Main, d.Original = d.Views[0].Annotated, d.Views[0].Original
 	}
+	d.placeOccupants(c.Detection, crops)
 	q := ""
 	if filter != "" {
 		q = "?" + filter
@@ -168,9 +288,23 @@ func decisionFromForm(r *http.Request) cases.Input {
 	return in
 }
 
+// decide records a decision (form or API). A reason about one offence kind must concern a
+// kind the case flagged: "not a phone" on a seat-belt case would label a phone that nobody
+// looked at (the reasons feed the training data export).
+func (s *Service) decide(ctx context.Context, id string, actor cases.Actor, in cases.Input) (*cases.Case, error) {
+	c, rev, err := s.cases.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if in.Outcome == pipeline.OutcomeReject && !reasonFits(in.Reason, c.Flagged) {
+		return nil, fmt.Errorf("%w: reason %q is about an offence this case did not flag (%v)", cases.ErrBadDecision, in.Reason, c.Flagged)
+	}
+	return s.cases.DecideAt(ctx, c, rev, actor, in)
+}
+
 func (s *Service) decideSubmit(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	id := r.PathValue("id")
-	if _, err := s.cases.Decide(r.Context(), id, rc.actor(), decisionFromForm(r)); err != nil {
+	if _, err := s.decide(r.Context(), id, rc.actor(), decisionFromForm(r)); err != nil {
 		status, key := caseErr(err)
 		s.renderError(w, r, rc, status, key)
 		return
@@ -230,7 +364,14 @@ type supervisorStats struct {
 	PlatformRejected []cases.Case    `json:"-"`
 	PlatformIDs      []string        `json:"platform_rejected"`
 	Throughput       []throughputRow `json:"throughput"`
-	Precision        []precisionRow  `json:"precision"`
+	// Precision is per set of models, confirmed ÷ flagged with cases under review counted
+	// (the first API's figure, kept for its clients).
+	Precision []precisionRow `json:"precision"`
+	// ModelPrecision is per live model version and offence, on final decisions only:
+	// confirmed ÷ (confirmed + rejected). Shadow is each candidate model's record on the
+	// same decisions. Both come from the case store (see precision.go).
+	ModelPrecision []modelPrecisionRow `json:"model_precision"`
+	Shadow         []shadowRow         `json:"shadow"`
 }
 
 func (s *Service) supervisorStats() supervisorStats {
@@ -239,7 +380,10 @@ func (s *Service) supervisorStats() supervisorStats {
 	tp := map[string]*throughputRow{}
 	pr := map[string]*precisionRow{}
 	var oldest time.Time
-	for _, c := range s.cases.Index().Select(nil) {
+	all := s.cases.Index().Select(nil)
+	tally := tallyDecisions(all)
+	st.ModelPrecision, st.Shadow = tally.modelRows(), tally.shadowRows()
+	for _, c := range all {
 		switch c.State {
 		case cases.Pending:
 			st.Pending++

@@ -248,7 +248,11 @@ func TestLockoutAfterRepeatedBadLogins(t *testing.T) {
 }
 
 func TestLoginRateLimitPerAddressAndUser(t *testing.T) {
-	h := newHarness(t, nil, func(c *Config) { c.LoginRatePerMinute = 3; c.LockoutThreshold = 100 })
+	// The limit counts attempts in a one-minute window. On the wall clock some thirty logins
+	// (each hashes a password) on a slow machine could outlast the window and reset it mid
+	// test; on the test's clock the window ends only when the test says so.
+	clk := &testClock{t: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)}
+	h := newHarness(t, clk.Now, func(c *Config) { c.LoginRatePerMinute = 3; c.LockoutThreshold = 100 })
 	h.addUser("anna", pw, "fr", "reviewer")
 	h.addUser("bart", pw, "fr", "reviewer")
 	c := h.client()
@@ -270,6 +274,12 @@ func TestLoginRateLimitPerAddressAndUser(t *testing.T) {
 	recs, err := audit.Read(h.ctx, h.nats.JS, audit.Query{Subjects: []string{pipeline.AuditSubject(audit.EntityUser, "guess00")}})
 	require.NoError(t, err)
 	assert.Empty(t, recs)
+	// Still limited just before the minute is up; a new window opens after it.
+	clk.Add(59 * time.Second)
+	res, _ = c.do(http.MethodPost, "/api/login", map[string]string{"user": "anna", "password": pw}, nil)
+	assert.Equal(t, http.StatusTooManyRequests, res.StatusCode, "within the minute")
+	clk.Add(2 * time.Second)
+	assert.Equal(t, http.StatusOK, c.login("anna", pw).StatusCode, "a minute later the same user and address may log in")
 }
 
 func TestFirstAdminOneTimePassword(t *testing.T) {

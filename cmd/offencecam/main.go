@@ -30,6 +30,7 @@ func commands() []command {
 		{"analyze", "analyse image files and print one JSON Detection per image", cmdAnalyze},
 		{"eval", "measure detector and plate-reader accuracy on a labelled folder", cmdEval},
 		{"bench", "measure whole-pipeline speed on images", cmdBench},
+		{"dataset", "export reviewed cases as a training set: dataset export --out DIR", cmdDataset},
 		{"healthcheck", "GET a health URL and exit 0 on 200 (container HEALTHCHECK)", cmdHealthcheck},
 	}
 }

@@ -84,7 +84,11 @@ func TestServeOneBoxInboxToDetections(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(inbox, "corrupt.jpg"), good[:len(good)/3], 0o644))
 
 	var metrics string
-	deadline := time.Now().Add(60 * time.Second)
+	// A bound for a hang, not a speed target: 20 real images through every model on the CPU
+	// of a loaded 2-core CI machine (the loop ends as soon as the counts are reached).
+	const within = 3 * time.Minute
+	start := time.Now()
+	deadline := start.Add(within)
 	for {
 		_, metrics = httpGet(t, "http://"+addr+"/metrics")
 		ingested := metricSum(metrics, "offencecam_ingest_frames_total", "")
@@ -92,10 +96,11 @@ func TestServeOneBoxInboxToDetections(t *testing.T) {
 		results := metricSum(metrics, "offencecam_detector_frames_total", `result="flagged"`) +
 			metricSum(metrics, "offencecam_detector_frames_total", `result="clean"`)
 		if ingested == 20 && rejected == 1 && results == 20 {
+			t.Logf("20 frames through the pipeline in %v", time.Since(start).Round(time.Millisecond))
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 60s: %v ingested, %v rejected, %v detector results (want 20, 1, 20)", ingested, rejected, results)
+			t.Fatalf("after %v: %v ingested, %v rejected, %v detector results (want 20, 1, 20)", within, ingested, rejected, results)
 		}
 		time.Sleep(200 * time.Millisecond) // polling an external process's metrics
 	}

@@ -30,7 +30,8 @@
     if (key >= '1' && key <= '9') {
       var sel = document.getElementById('reason');
       var i = parseInt(key, 10);
-      if (sel && i < sel.options.length) { sel.selectedIndex = i; ev.preventDefault(); }
+      // A reason about an offence the case did not flag is disabled: the key does nothing.
+      if (sel && i < sel.options.length && !sel.options[i].disabled) { sel.selectedIndex = i; ev.preventDefault(); }
       return;
     }
     var k = key.length === 1 ? key.toLowerCase() : key;
@@ -55,6 +56,28 @@
       if (btn && btn.value === 'reject' && r && !r.value) { ev.preventDefault(); r.focus(); }
     });
   }
+
+  // Driver crops: shown at their own pixels; the caption gives their size. A camera view's
+  // crops load only when its tab is shown (every load is an audited evidence view).
+  var showDims = function (im) {
+    var fig = im.closest('figure');
+    var dims = fig ? fig.querySelector('.dims') : null;
+    if (dims && im.naturalWidth) { dims.textContent = '(' + im.naturalWidth + ' × ' + im.naturalHeight + ' px)'; }
+  };
+  Array.prototype.forEach.call(document.querySelectorAll('img.driver-crop-img'), function (im) {
+    im.addEventListener('load', function () { showDims(im); });
+    if (im.complete) { showDims(im); }
+  });
+  var showPanel = function (view) {
+    Array.prototype.forEach.call(document.querySelectorAll('.driver-panel'), function (p) {
+      var on = p.dataset.view === view;
+      p.classList.toggle('hidden', !on);
+      if (!on) { return; }
+      Array.prototype.forEach.call(p.querySelectorAll('img[data-src]'), function (im) {
+        if (!im.getAttribute('src')) { im.setAttribute('src', im.dataset.src); }
+      });
+    });
+  };
 
   // Zoom and pan on the evidence image; "o" switches between annotated and original.
   var viewer = document.getElementById('viewer');
@@ -105,6 +128,7 @@
         img.dataset.original = tab.dataset.original;
         img.setAttribute('src', tab.dataset.annotated);
         if (label) { label.textContent = label.dataset.annotatedLabel; }
+        showPanel(tab.dataset.view);
         scale = 1; x = 0; y = 0; apply();
       });
     });
