@@ -140,7 +140,8 @@ type Region struct {
 //     its training chose on out-of-fold scores (training/occupant/MODEL_CARD.md). The scene
 //     model's COCO "cell phone" class found none of the 19 labelled phones of the roadside
 //     set, with or without a second full-resolution pass on the windshield.
-//   - windshield: the geometric prior (AP@0.5 0.89 on the 49 labelled windshields).
+//   - windshield: the geometric prior, fitted to the 767 labelled windshields of
+//     roadside-train that the scene model finds a vehicle for (mean IoU 0.78).
 func DefaultConfig() Config {
 	return Config{
 		Runtime: ort.DefaultOptions(),
@@ -161,7 +162,10 @@ func DefaultConfig() Config {
 		WholeFrameVehicle: true,
 		Windshield: map[string]Region{
 			// Oncoming vehicles seen from the front: the glass spans the upper middle of the box.
-			pipeline.ViewFront:    {X: 0.08, Y: 0.12, W: 0.84, H: 0.38},
+			// The medians of the 767 labelled windshields of roadside-train relative to the
+			// scene model's vehicle box (cars and trucks agree within 0.01): mean IoU with the
+			// labels 0.78, against 0.63 for the first guess {0.08, 0.12, 0.84, 0.38}.
+			pipeline.ViewFront:    {X: 0.17, Y: 0.20, W: 0.78, H: 0.29},
 			pipeline.ViewOverhead: {X: 0.08, Y: 0.20, W: 0.84, H: 0.40},
 			pipeline.ViewRear:     {X: 0.10, Y: 0.10, W: 0.80, H: 0.35},
 		},

@@ -18,7 +18,6 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/crossborder/offencecam/detector/evalmetrics"
-	"github.com/crossborder/offencecam/detector/ort"
 	"github.com/crossborder/offencecam/models"
 	"github.com/crossborder/offencecam/pipeline"
 )
@@ -394,7 +393,8 @@ func EvalOccupantFolds(ctx context.Context, cfg Config, cacheDir string, labels 
 	if set.lib == "" {
 		// The runtime loads once per process from one path: the shared cache's, not the
 		// private cache's link to it.
-		opts = append(opts, WithLibrary(runtimeLibrary(cfg, cacheDir)))
+		lib, _ := libraryFor(cfg, cacheDir)
+		opts = append(opts, WithLibrary(lib))
 	}
 
 	var recs []OccupantImage
@@ -606,17 +606,6 @@ func fileSHA256(p string) (sum string, size int64, err error) {
 		return "", 0, fmt.Errorf("read %s: %w", p, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), size, nil
-}
-
-// runtimeLibrary is the ONNX Runtime library New loads from cacheDir for cfg (as prepare
-// chooses it): the CUDA build for the cuda provider when it was fetched, else the CPU build.
-func runtimeLibrary(cfg Config, cacheDir string) string {
-	if name, _, _ := ort.ParseProvider(cfg.Runtime.Provider); name == "cuda" {
-		if gpu := models.GPULibraryPath(cacheDir); fileExists(gpu) {
-			return gpu
-		}
-	}
-	return models.LibraryPath(cacheDir)
 }
 
 // Plot colours (gocv takes color.RGBA and writes BGR itself).

@@ -104,15 +104,10 @@ func prepare(cfg Config, cacheDir string, opts []Option) (*shared, error) {
 		return nil, err
 	}
 	if set.lib == "" {
-		set.lib = models.LibraryPath(cacheDir)
-		if name, _, _ := ort.ParseProvider(cfg.Runtime.Provider); name == "cuda" {
-			// The CUDA build when it was fetched; else the CPU library, and the sessions'
-			// CUDA provider falls back to the CPU with its one warning.
-			if gpu := models.GPULibraryPath(cacheDir); fileExists(gpu) {
-				set.lib = gpu
-			} else {
-				set.log.Warn("ONNX Runtime with CUDA not in the model cache, using the CPU build", "want", gpu)
-			}
+		var gpuMissing string
+		set.lib, gpuMissing = libraryFor(cfg, cacheDir)
+		if gpuMissing != "" {
+			set.log.Warn("ONNX Runtime with CUDA not in the model cache, using the CPU build", "want", gpuMissing)
 		}
 	}
 	if err := ort.Init(set.lib); err != nil {
@@ -255,6 +250,20 @@ func (sh *shared) newGraph() (_ *Graph, err error) {
 		return nil, err
 	}
 	return g, nil
+}
+
+// libraryFor is the ONNX Runtime library of cacheDir the configuration runs on: the CUDA
+// build for a cuda provider when it was fetched; else the CPU library (gpuMissing names the
+// CUDA build then), and the sessions' CUDA provider falls back to the CPU with one warning.
+func libraryFor(cfg Config, cacheDir string) (lib, gpuMissing string) {
+	if name, _, _ := ort.ParseProvider(cfg.Runtime.Provider); name == "cuda" {
+		gpu := models.GPULibraryPath(cacheDir)
+		if fileExists(gpu) {
+			return gpu, ""
+		}
+		return models.LibraryPath(cacheDir), gpu
+	}
+	return models.LibraryPath(cacheDir), ""
 }
 
 func fileExists(p string) bool {

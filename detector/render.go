@@ -19,8 +19,8 @@ import (
 var (
 	colVehicle = color.RGBA{R: 0, G: 200, B: 255, A: 0}   // azure
 	colDriver  = color.RGBA{R: 0, G: 255, B: 0, A: 0}     // green
-	colPass    = color.RGBA{R: 255, G: 200, B: 0, A: 0}   // light blue
-	colPhone   = color.RGBA{R: 0, G: 0, B: 255, A: 0}     // red
+	colPass    = color.RGBA{R: 255, G: 200, B: 0, A: 0}   // orange
+	colPhone   = color.RGBA{R: 255, G: 0, B: 0, A: 0}     // red: the offence
 	colPlate   = color.RGBA{R: 255, G: 0, B: 255, A: 0}   // magenta
 	colMask    = color.RGBA{R: 40, G: 40, B: 40, A: 0}    // solid mask
 	colText    = color.RGBA{R: 255, G: 255, B: 255, A: 0} // white
@@ -138,15 +138,27 @@ func (g *Graph) renderView(ctx context.Context, v *view, show []int, tm timer) (
 	}
 	for _, veh := range v.vehicles {
 		o := veh.out
+		// A classifier's findings are about the driver's crop itself: they go on the driver's
+		// label (red when an offence) instead of a second box on the same rectangle.
+		driverText, driverCol := "driver", colDriver
+		onDriver := func(f pipeline.Finding) bool { return f.Box != nil && *f.Box == pbox(veh.driver) }
+		if veh.det.Class >= 0 && g.occupant != nil {
+			if o.Phone.State == pipeline.PhoneHeld && onDriver(o.Phone) {
+				driverText, driverCol = driverText+fmt.Sprintf(" phone %.2f", o.Phone.Score), colPhone
+			}
+			if o.Seatbelt.State == pipeline.SeatbeltNotWorn && onDriver(o.Seatbelt) {
+				driverText, driverCol = driverText+fmt.Sprintf(" no belt %.2f", o.Seatbelt.Score), colPhone
+			}
+		}
 		if veh.det.Class >= 0 { // not the whole-frame stand-in
 			label(veh.det.Box, fmt.Sprintf("%s %.2f", o.Class, o.Score), colVehicle)
-			label(veh.driver, "driver", colDriver)
+			label(veh.driver, driverText, driverCol)
 			gocv.Rectangle(&img, rectOf(veh.passenger), colPass, max(1, thick/2))
 		}
-		if o.Phone.State == pipeline.PhoneHeld && o.Phone.Box != nil {
+		if o.Phone.State == pipeline.PhoneHeld && o.Phone.Box != nil && !onDriver(o.Phone) {
 			label(fromPBox(*o.Phone.Box), fmt.Sprintf("phone %.2f", o.Phone.Score), colPhone)
 		}
-		if o.Seatbelt.State != pipeline.StateUnknown && o.Seatbelt.Box != nil {
+		if o.Seatbelt.State != pipeline.StateUnknown && o.Seatbelt.Box != nil && !onDriver(o.Seatbelt) {
 			label(fromPBox(*o.Seatbelt.Box), fmt.Sprintf("belt %s %.2f", o.Seatbelt.State, o.Seatbelt.Score), colPhone)
 		}
 		if o.Plate != nil && o.Plate.Box != nil {
