@@ -572,10 +572,13 @@ func TestSeatbeltDetectorFlagsPassage(t *testing.T) {
 			assert.Empty(t, res.Artifacts, "unflagged passages render nothing")
 			continue
 		}
+		// The phone role stays the occupant classifier's: only the seatbelt offence is the
+		// stand-in detector's.
+		o, ok := offenceOf(d, pipeline.OffenceSeatbelt)
+		if !ok {
+			continue
+		}
 		flagged++
-		require.Len(t, d.Offences, 1)
-		o := d.Offences[0]
-		assert.Equal(t, pipeline.OffenceSeatbelt, o.Kind)
 		v := d.Vehicles[o.Vehicle]
 		assert.Equal(t, pipeline.SeatbeltNotWorn, v.Seatbelt.State)
 		assert.GreaterOrEqual(t, o.Score, 0.2)
@@ -595,6 +598,16 @@ func TestSeatbeltDetectorFlagsPassage(t *testing.T) {
 	assert.Greater(t, flagged, 0)
 }
 
+// offenceOf is d's offence of kind k.
+func offenceOf(d pipeline.Detection, k string) (pipeline.Offence, bool) {
+	for _, o := range d.Offences {
+		if o.Kind == k {
+			return o, true
+		}
+	}
+	return pipeline.Offence{}, false
+}
+
 func TestPhoneModelFlagsPassage(t *testing.T) {
 	testenv.ModelFile(t, "libonnxruntime.so.1")
 	cfg := DefaultConfig()
@@ -609,12 +622,11 @@ func TestPhoneModelFlagsPassage(t *testing.T) {
 	for _, p := range sharedImages(t, "data", "seatbelt-phone", "images")[:12] {
 		res, err := g.Analyze(context.Background(), []View{{Data: readFile(t, p), Frame: pipeline.Frame{View: pipeline.ViewFront}}})
 		require.NoError(t, err)
-		if !res.Detection.Flagged {
-			continue
+		o, ok := offenceOf(res.Detection, pipeline.OffencePhone)
+		if !ok {
+			continue // unflagged, or flagged for the belt by the occupant classifier
 		}
 		flagged++
-		o := res.Detection.Offences[0]
-		assert.Equal(t, pipeline.OffencePhone, o.Kind)
 		assert.Equal(t, pipeline.PhoneHeld, res.Detection.Vehicles[o.Vehicle].Phone.State)
 		assert.NotEmpty(t, res.Artifacts)
 		assert.Greater(t, res.Detection.TimingsMS[StagePhone], 0.0)
