@@ -189,15 +189,7 @@ func (g *Graph) resolveThresholds() {
 		if md == nil {
 			return fallback
 		}
-		if t := md.m.Thresholds; t != nil {
-			if v, ok := t.Classes[role]; ok {
-				return v
-			}
-			if t.Score > 0 {
-				return t.Score
-			}
-		}
-		return fallback
+		return manifestThr(md, role, fallback)
 	}
 	g.phoneThr = g.cfg.Thresholds.Phone
 	if g.phoneThr == 0 {

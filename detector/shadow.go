@@ -157,9 +157,10 @@ func modelRef(md *model) string {
 	return md.m.Name + "@" + md.m.Version
 }
 
-// manifestThr is a classifier's per-role threshold from its manifest, as the live graph
-// takes it when the configuration leaves the threshold at 0 (resolveThresholds): the
-// configuration's thresholds are tuned for the live model and do not apply to a candidate.
+// manifestThr is a model's own threshold for role from its manifest: a classifier's per-role
+// threshold, else a detector's score threshold. The live graph takes it where the
+// configuration leaves a threshold at 0 (resolveThresholds); a candidate always does, since
+// the configuration's thresholds are tuned for the live model.
 func manifestThr(md *model, role string, fallback float64) float64 {
 	if t := md.m.Thresholds; t != nil {
 		if v, ok := t.Classes[role]; ok {
